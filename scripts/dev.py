@@ -1,0 +1,76 @@
+"""Everyday commands for this template, runnable with nothing but Python 3.11+.
+
+    python3 scripts/dev.py quickstart [DEST]   render the default preset and start it on SQLite
+    python3 scripts/dev.py test [PYTEST ARGS]  run the whole test suite
+
+uv is used when it is on PATH; otherwise it is installed once into `.tools/` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+TOOLS: Final = ROOT / ".tools"
+
+
+def uv() -> str:
+    """The uv executable: the one on PATH, else a private install made on first use."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    bindir = TOOLS / ("Scripts" if os.name == "nt" else "bin")
+    private = bindir / "uv"
+    if not private.exists():
+        print("Installing uv into .tools/ (once) ...", flush=True)
+        venv.create(TOOLS, with_pip=True)
+        subprocess.run([bindir / "python", "-m", "pip", "install", "-q", "uv"], check=True)
+    return str(private)
+
+
+def quickstart(dest: str = "../taskapi") -> int:
+    """Render presets/default.yml from this checkout into DEST, install it and serve it."""
+    target = Path(dest).resolve()
+    command = [uv(), "run", "--project", str(ROOT), "copier", "copy", "--defaults"]
+    command += ["--data-file", str(ROOT / "presets" / "default.yml"), "--vcs-ref", "HEAD"]
+    subprocess.run([*command, str(ROOT), str(target)], check=True)
+    subprocess.run([uv(), "sync", "--locked"], cwd=target, check=True)
+    serve = [uv(), "run", "--no-sync", "uvicorn", f"{package_of(target)}.main:app"]
+    print(f"Serving {target} on http://127.0.0.1:8000 (SQLite). Ctrl-C stops it.", flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "DATABASE_URL"}}
+    return subprocess.run([*serve, "--port", "8000"], cwd=target, env=env, check=False).returncode
+
+
+def package_of(project: Path) -> str:
+    """The package name recorded in a rendered project's answers file."""
+    for line in (project / ".copier-answers.yml").read_text().splitlines():
+        if line.startswith("package_name:"):
+            return line.split(":", 1)[1].strip()
+    msg = f"{project} has no package_name in .copier-answers.yml"
+    raise SystemExit(msg)
+
+
+def test(*pytest_args: str) -> int:
+    """Install this repo's dev environment and run every test tier."""
+    subprocess.run([uv(), "sync", "--locked"], cwd=ROOT, check=True)
+    command = [uv(), "run", "--no-sync", "pytest", "-n", "auto", "--dist", "loadgroup"]
+    return subprocess.run([*command, *pytest_args], cwd=ROOT, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch to a command."""
+    commands = {"quickstart": quickstart, "test": test}
+    if not argv or argv[0] not in commands:
+        print(__doc__)
+        return 2
+    return commands[argv[0]](*argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

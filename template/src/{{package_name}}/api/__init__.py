@@ -1,0 +1,1 @@
+"""The HTTP layer: dependencies, routers and routes."""

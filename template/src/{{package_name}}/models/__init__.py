@@ -1,0 +1,1 @@
+"""SQLAlchemy models, all derived from `db.base.Base`."""

@@ -1,0 +1,1 @@
+"""Business logic: keyword-only async functions that take the session they work in."""

@@ -1,0 +1,36 @@
+"""Which files each answer set renders: the table the render tests check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.variants import Answers
+
+
+def expected_files(answers: Answers) -> dict[str, bool]:
+    """Map rendered paths to whether `answers` must produce them (True) or must not (False)."""
+    package = f"src/{answers.get('package_name', 'taskapi')}"
+    always = [
+        ".copier-answers.yml",
+        ".env",
+        ".env.example",
+        ".gitignore",
+        ".python-version",
+        "LICENSE",
+        "README.md",
+        "pyproject.toml",
+        "uv.lock",
+        f"{package}/__init__.py",
+        f"{package}/main.py",
+        f"{package}/core/config.py",
+        f"{package}/core/logging.py",
+        f"{package}/api/deps.py",
+        f"{package}/api/router.py",
+        f"{package}/api/routes/health.py",
+        f"{package}/db/engine.py",
+        f"{package}/middleware/request_id.py",
+        f"{package}/middleware/access_log.py",
+        "tests/conftest.py",
+    ]
+    return dict.fromkeys(always, True)

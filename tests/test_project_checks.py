@@ -1,0 +1,63 @@
+"""Every variant passes its own lint, format, type and test gates, as its README runs them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.tools import clean_env, python_for, run
+from tests.support.variants import Variant, all_variants
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.render import Renderer
+
+VARIANTS = all_variants()
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache per test process, shared by the variants it checks."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+@pytest.fixture(
+    params=[pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in VARIANTS]
+)
+def installed(request: pytest.FixtureRequest, renderer: Renderer) -> Path:
+    """A rendered variant, installed exactly as its README says: `uv sync --locked`."""
+    variant: Variant = request.param
+    project = renderer.project(variant.answers)
+    if not (project / ".venv").exists():
+        python = python_for(variant.answers["python_version"])
+        run(["uv", "sync", "--locked", "--python", python], cwd=project)
+    return project
+
+
+def test_passes_ruff_check(installed: Path) -> None:
+    """The generated code is lint-clean under the broad rule set."""
+    run(["uv", "run", "--no-sync", "ruff", "check", "."], cwd=installed)
+
+
+def test_is_already_formatted(installed: Path) -> None:
+    """A fresh render needs no reformatting."""
+    run(["uv", "run", "--no-sync", "ruff", "format", "--check", "."], cwd=installed)
+
+
+def test_passes_mypy_strict(installed: Path, mypy_cache: Path) -> None:
+    """The generated code type-checks under mypy --strict."""
+    env = clean_env(MYPY_CACHE_DIR=str(mypy_cache))
+    run(["uv", "run", "--no-sync", "mypy", "--strict"], cwd=installed, env=env)
+
+
+def test_passes_its_own_tests_with_coverage(installed: Path) -> None:
+    """The generated test suite passes and meets its branch-coverage gate."""
+    result = run(
+        ["uv", "run", "--no-sync", "pytest", "--cov", "-q", "-p", "no:cacheprovider"],
+        cwd=installed,
+    )
+    assert "Required test coverage of 90% reached" in result.stdout

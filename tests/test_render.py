@@ -1,0 +1,121 @@
+"""Every preset and every pairwise answer set renders a complete, well-formed project."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+from tests.support.expectations import expected_files
+from tests.support.tools import python_for, run
+from tests.support.variants import Variant, all_variants, questions
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.render import Renderer
+
+VARIANTS = all_variants()
+#: Jinja left in the output; GitHub's `${{ ... }}` expressions are not Jinja.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
+
+
+def rendered_files(project: Path) -> list[Path]:
+    """Every file of a rendered project, outside tool caches and virtual environments."""
+    skip = {".venv", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+    return [
+        path
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and not skip.intersection(path.relative_to(project).parts)
+    ]
+
+
+@pytest.fixture(params=VARIANTS, ids=[v.id for v in VARIANTS])
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """One answer set of the test table."""
+    value: Variant = request.param
+    return value
+
+
+@pytest.fixture
+def project(renderer: Renderer, variant: Variant) -> Path:
+    """The project rendered from the variant's answers."""
+    return renderer.project(variant.answers)
+
+
+def test_renders_the_files_its_answers_ask_for(project: Path, variant: Variant) -> None:
+    """Each answer adds its files and only its files."""
+    expected = expected_files(variant.answers)
+    actual = {path: (project / path).exists() for path in expected}
+    assert expected == actual
+
+
+def test_leaves_no_jinja_unrendered(project: Path) -> None:
+    """No `{{` or `{%` survives rendering, in any file or file name."""
+    leftovers = [
+        str(path.relative_to(project))
+        for path in rendered_files(project)
+        if UNRENDERED.search(path.name) or UNRENDERED.search(path.read_text(errors="replace"))
+    ]
+    assert leftovers == []
+
+
+def test_every_yaml_toml_and_json_file_parses(project: Path) -> None:
+    """Configuration files are valid YAML, TOML or JSON."""
+    parsed = 0
+    for path in rendered_files(project):
+        text = path.read_text()
+        if path.suffix in {".yml", ".yaml"}:
+            list(yaml.safe_load_all(text))
+        elif path.suffix in {".toml", ".lock"}:
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+        else:
+            continue
+        parsed += 1
+    assert parsed >= 3
+
+
+def test_answers_file_holds_every_answer_and_no_secret(project: Path, variant: Variant) -> None:
+    """`copier update` can replay the answers file, and it never stores a secret."""
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert set(questions()) <= set(recorded)
+    assert {k: recorded[k] for k in variant.answers} == variant.answers
+    secrets = [
+        line.split("=", 1)[1]
+        for line in (project / ".env").read_text().splitlines()
+        if line.startswith(("SECRET_KEY=", "POSTGRES_PASSWORD="))
+    ]
+    assert secrets
+    text = (project / ".copier-answers.yml").read_text()
+    assert not [secret for secret in secrets if secret in text]
+    assert not [key for key in recorded if "secret" in key.lower() or "password" in key.lower()]
+
+
+def test_pyproject_pins_the_tooling_gates(project: Path, variant: Variant) -> None:
+    """The project is typed strictly, tested strictly and gated on branch coverage."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    tool = pyproject["tool"]
+    assert pyproject["project"]["name"] == recorded_answer(project, "project_slug")
+    assert pyproject["project"]["requires-python"] == f">={variant.answers['python_version']}"
+    assert tool["mypy"]["strict"] is True
+    assert tool["pytest"]["ini_options"]["filterwarnings"] == ["error"]
+    assert "--strict-markers" in tool["pytest"]["ini_options"]["addopts"]
+    assert tool["coverage"]["run"]["branch"] is True
+    assert tool["coverage"]["report"]["fail_under"] >= 90
+
+
+def test_lock_file_matches_the_rendered_dependencies(project: Path, variant: Variant) -> None:
+    """`uv.lock` is current for this answer set, so `uv sync --locked` installs exactly it."""
+    python = python_for(variant.answers["python_version"])
+    run(["uv", "lock", "--check", "--offline", "--python", python], cwd=project)
+
+
+def recorded_answer(project: Path, name: str) -> object:
+    """One answer as the answers file records it."""
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())[name]
