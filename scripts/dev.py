@@ -14,7 +14,10 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 TOOLS: Final = ROOT / ".tools"
@@ -65,7 +68,7 @@ def test(*pytest_args: str) -> int:
 
 def main(argv: list[str]) -> int:
     """Dispatch to a command."""
-    commands = {"quickstart": quickstart, "test": test}
+    commands: dict[str, Callable[..., int]] = {"quickstart": quickstart, "test": test}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

@@ -1,0 +1,200 @@
+"""Real backing services for the tests: throwaway servers on free loopback ports.
+
+Each server lives in its own temporary directory, is started by this process and stopped by the
+pid it started, and prints its log tail when it fails to come up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+def require(executable: str, *, hint: str) -> str:
+    """The path of `executable`; in CI a missing one fails, elsewhere it skips with a reason."""
+    found = shutil.which(executable)
+    if found:
+        return found
+    reason = f"{executable} is not installed ({hint})"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide every test dependency: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(ready: Callable[[], bool], *, timeout: float, what: str, log: Path | None) -> None:
+    """Poll `ready` until it holds; fail with the service's log tail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.1)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log else ""
+    pytest.fail(f"{what} did not come up within {timeout:.0f}s\n--- log tail\n{tail}")
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+def _postgres_bindir() -> Path:
+    """The directory of the PostgreSQL server binaries (`initdb`, `pg_ctl`)."""
+    if shutil.which("initdb"):
+        return Path(require("initdb", hint="install PostgreSQL")).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if candidates:
+        return candidates[-1].parent
+    return Path(require("initdb", hint="apt-get install postgresql")).parent
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster owned by the test session."""
+
+    directory: Path
+    port: int
+    user: str
+    password: str
+    database: str
+    bindir: Path
+
+    @property
+    def url(self) -> str:
+        """The libpq URL of the database (the service normalises it to asyncpg)."""
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.directory / "server.log"
+
+    def as_owner(self, *command: str | Path) -> list[str]:
+        """`command`, run as the cluster's owner when this process is root."""
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return [*prefix, *map(str, command)]
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        subprocess.run(
+            [
+                *self.as_owner(
+                    self.bindir / "pg_ctl", "-D", self.directory / "data", "-l", self.log
+                ),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        wait_until(lambda: port_open(self.port), timeout=30, what="PostgreSQL", log=self.log)
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown), by the postmaster pid it was started with."""
+        if (self.directory / "data" / "postmaster.pid").exists():
+            subprocess.run(
+                [
+                    *self.as_owner(self.bindir / "pg_ctl", "-D", self.directory / "data"),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
+                check=False,
+                capture_output=True,
+            )
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL cluster in its own temporary directory, removed afterwards.
+
+    The directory sits directly in the system's temporary folder: when this process is root, the
+    cluster runs as the `postgres` user, who must be able to reach it.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="taskapi-pg-"))
+    try:
+        with _cluster(directory) as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _cluster(directory: Path) -> Iterator[PostgresServer]:
+    bindir = _postgres_bindir()
+    server = PostgresServer(
+        directory=directory,
+        port=free_port(),
+        user="taskapi",
+        password=secrets.token_hex(12),
+        database="taskapi",
+        bindir=bindir,
+    )
+    password_file = directory / "password"
+    password_file.write_text(server.password)
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+        shutil.chown(password_file, "postgres")
+    subprocess.run(
+        [
+            *server.as_owner(bindir / "initdb", "-D", directory / "data", "-U", server.user),
+            "--pwfile",
+            str(password_file),
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server.start()
+    try:
+        env = os.environ | {"PGPASSWORD": server.password}
+        subprocess.run(
+            [
+                bindir / "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-U",
+                server.user,
+                server.database,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        yield server
+    finally:
+        server.stop()
