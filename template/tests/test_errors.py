@@ -6,12 +6,12 @@ import httpx
 import pytest
 from fastapi import FastAPI, HTTPException, status
 
-from tests.helpers import json_records
+from .helpers import json_records
 
 
 @pytest.fixture
 def app_with_routes(app: FastAPI) -> FastAPI:
-    """The app with routes that validate, refuse and crash."""
+    """Add routes that validate, refuse and crash to the app."""
 
     @app.get("/items/{item_id}")
     async def read_item(item_id: int) -> dict[str, int]:
@@ -47,7 +47,7 @@ async def test_http_exception_passes_through(
     resp = await client.get("/forbidden")
 
     assert resp.status_code == 403
-    assert {"detail": "not yours"} == resp.json()
+    assert resp.json() == {"detail": "not yours"}
 
 
 async def test_unknown_route_answers_404(client: httpx.AsyncClient) -> None:
@@ -55,7 +55,7 @@ async def test_unknown_route_answers_404(client: httpx.AsyncClient) -> None:
     resp = await client.get("/nowhere")
 
     assert resp.status_code == 404
-    assert {"detail": "Not Found"} == resp.json()
+    assert resp.json() == {"detail": "Not Found"}
 
 
 async def test_unexpected_error_answers_a_generic_500(
@@ -65,7 +65,7 @@ async def test_unexpected_error_answers_a_generic_500(
     resp = await client.get("/crash", headers={"X-Request-ID": "req-500"})
 
     assert resp.status_code == 500
-    assert {"detail": "Internal Server Error", "request_id": "req-500"} == resp.json()
+    assert resp.json() == {"detail": "Internal Server Error", "request_id": "req-500"}
     assert resp.headers["X-Request-ID"] == "req-500"
     assert "hunter2" not in resp.text
     assert "Traceback" not in resp.text
@@ -77,7 +77,7 @@ async def test_unexpected_error_is_logged_with_its_traceback(
     """The 500 is logged with the traceback and the request id, for the people on call."""
     await client.get("/crash", headers={"X-Request-ID": "req-501"})
 
-    [record] = [r for r in json_records(log_stream) if r["logger"].endswith("errors")]
-    assert (record["level"], record["request_id"]) == ("ERROR", "req-501")
+    [record] = [r for r in json_records(log_stream) if r["level"] == "ERROR"]
+    assert record["request_id"] == "req-501"
     assert record["message"] == "unhandled exception on GET /crash"
     assert str(record["exception"]).endswith("RuntimeError: db password=hunter2 leaked")

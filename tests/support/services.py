@@ -92,6 +92,26 @@ class PostgresServer:
         """The server's log file."""
         return self.directory / "server.log"
 
+    def create_database(self, name: str) -> str:
+        """Create a new, empty database on this server and return its URL."""
+        safe = "".join(c if c.isalnum() else "_" for c in name.lower())[:60]
+        subprocess.run(
+            [
+                self.bindir / "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                safe,
+            ],
+            check=True,
+            capture_output=True,
+            env=os.environ | {"PGPASSWORD": self.password},
+        )
+        return self.url.rsplit("/", 1)[0] + f"/{safe}"
+
     def as_owner(self, *command: str | Path) -> list[str]:
         """`command`, run as the cluster's owner when this process is root."""
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -179,22 +199,7 @@ def _cluster(directory: Path) -> Iterator[PostgresServer]:
     )
     server.start()
     try:
-        env = os.environ | {"PGPASSWORD": server.password}
-        subprocess.run(
-            [
-                bindir / "createdb",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-                "-U",
-                server.user,
-                server.database,
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-        )
+        server.create_database(server.database)
         yield server
     finally:
         server.stop()

@@ -4,7 +4,6 @@ from fastapi import APIRouter
 
 api_router = APIRouter(prefix="/api/v1")
 
-# Resource routers: one module per resource under `api/routes/`, each with its own prefix and tags,
-# e.g. `router = APIRouter(prefix="/tasks", tags=["tasks"])`, included below:
-#
-#     api_router.include_router(tasks.router)
+# Resource routers are included here, one per resource: each lives in its own module under
+# `api/routes/`, declares `router = APIRouter(prefix="/tasks", tags=["tasks"])` and is added below
+# with `api_router.include_router(tasks.router)`.

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # Validation errors must not print the values: SECRET_KEY is one of them.
+        hide_input_in_errors=True,
     )
 
     ENVIRONMENT: Literal["development", "production"] = "development"

@@ -42,12 +42,7 @@ class AccessLogMiddleware:
             client = scope.get("client")
             client_address = f"{client[0]}:{client[1]}" if client else "-"
             logger.info(
-                '%s "%s %s" %d %.2fms',
-                client_address,
-                scope["method"],
-                scope["path"],
-                status,
-                duration_ms,
+                "http_request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
