@@ -34,3 +34,9 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         "tests/conftest.py",
     ]
     return dict.fromkeys(always, True)
+
+
+def expected_shell_scripts(answers: Answers) -> list[str]:
+    """The shell scripts `answers` render, sorted: each one must pass shellcheck."""
+    del answers  # no answer renders a script yet
+    return []

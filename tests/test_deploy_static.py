@@ -1,0 +1,361 @@
+"""Every variant's deployment files pass their linters and say what its answers ask for.
+
+Nothing here builds an image or starts a container: the Dockerfile goes through hadolint, the
+compose file through `docker-compose config` and the Compose-spec schema, the nginx configuration
+through `nginx -t`, shell scripts through shellcheck, and gunicorn.conf.py through ruff and mypy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.support.deploy import (
+    compose_services,
+    compose_volumes,
+    copied_from_context,
+    dockerfile_instructions,
+    dockerignore_excludes,
+    dockerignore_patterns,
+    echo_upstream,
+    free_port,
+    nginx_test_config,
+    require_tool,
+    running_nginx,
+)
+from tests.support.expectations import expected_shell_scripts
+from tests.support.tools import run
+from tests.support.variants import Variant, all_variants
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.render import Renderer
+
+VARIANTS = all_variants()
+NGINX_VARIANTS = [v for v in VARIANTS if v.answers["use_nginx"]]
+
+
+def _params(variants: list[Variant]) -> list[object]:
+    return [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in variants]
+
+
+@pytest.fixture(params=_params(VARIANTS))
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """One answer set of the test table."""
+    value: Variant = request.param
+    return value
+
+
+@pytest.fixture
+def project(renderer: Renderer, variant: Variant) -> Path:
+    """The project rendered from the variant's answers."""
+    return renderer.project(variant.answers)
+
+
+@pytest.fixture(scope="module")
+def default_project(renderer: Renderer) -> Path:
+    """The project rendered with every default answer."""
+    return renderer.project({})
+
+
+# Dockerfile ------------------------------------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint(project: Path) -> None:
+    """hadolint finds nothing, down to style, and every inline ignore gives its reason."""
+    dockerfile = project / "Dockerfile"
+    run(["hadolint", "--no-color", "--failure-threshold", "style", str(dockerfile)], cwd=project)
+    ignores = [line for line in dockerfile.read_text().splitlines() if "hadolint ignore" in line]
+    assert [line for line in ignores if " - " not in line] == []
+
+
+def test_dockerfile_builds_on_the_chosen_base(project: Path, variant: Variant) -> None:
+    """The image is the chosen Python on slim or Alpine, and runs gunicorn as uid 10001."""
+    python, base = variant.answers["python_version"], variant.answers["docker_base"]
+    tag = {"slim": f"{python}-slim-bookworm", "alpine": f"{python}-alpine"}[base]
+    instructions = dockerfile_instructions((project / "Dockerfile").read_text())
+    package = variant.answers.get("package_name", "taskapi")
+
+    assert instructions[0] == ("ARG", f"PYTHON_IMAGE=python:{tag}")
+    assert [a for k, a in instructions if k == "FROM"] == [
+        "${PYTHON_IMAGE} AS builder",
+        "${PYTHON_IMAGE} AS runtime",
+    ]
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    runtime = instructions[last_from:]
+    assert ("USER", "10001:10001") in runtime
+    assert ("EXPOSE", "8000") in runtime
+    assert ("CMD", f'["gunicorn", "-c", "gunicorn.conf.py", "{package}.main:app"]') in runtime
+    healthcheck = next(a for k, a in runtime if k == "HEALTHCHECK")
+    assert "/healthz/live" in healthcheck
+    assert "--start-period=" in healthcheck
+    env = " ".join(a for k, a in runtime if k == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "PYTHONUNBUFFERED=1" in env
+
+
+def test_dockerfile_installs_exactly_the_lock(project: Path) -> None:
+    """Dependencies come from uv.lock alone, cached apart from the code, without dev tools."""
+    runs = [
+        a for k, a in dockerfile_instructions((project / "Dockerfile").read_text()) if k == "RUN"
+    ]
+    syncs = [command for command in runs if command.startswith("uv sync")]
+    assert syncs == [
+        "uv sync --locked --no-dev --no-install-project",
+        "uv sync --locked --no-dev --no-editable",
+    ]
+    assert 'pip install --no-cache-dir "uv==${UV_VERSION}"' in runs
+
+
+def test_dockerfile_labels_the_image(project: Path, variant: Variant) -> None:
+    """The OCI labels name the project, its version, source and license."""
+    text = (project / "Dockerfile").read_text()
+    license_id = variant.answers["license"].replace("Proprietary", "LicenseRef-Proprietary")
+    for label in ("title", "version", "source", "description"):
+        assert f"org.opencontainers.image.{label}=" in text
+    assert f'org.opencontainers.image.licenses="{license_id}"' in text
+
+
+def test_dockerfile_copies_files_the_project_has(project: Path) -> None:
+    """Every file the image copies exists in the render and is let into the build context."""
+    sources = copied_from_context((project / "Dockerfile").read_text())
+    patterns = dockerignore_patterns(project)
+    assert {"pyproject.toml", "uv.lock", "src", "gunicorn.conf.py", "alembic.ini"} <= set(sources)
+    assert [s for s in sources if dockerignore_excludes(patterns, s.split("/")[0])] == []
+    assert [s for s in sources if not (project / s).exists()] == []
+
+
+def test_dockerignore_keeps_secrets_and_state_out(project: Path) -> None:
+    """.env, git, virtualenvs, caches, tests and data never reach the build context."""
+    patterns = dockerignore_patterns(project)
+    kept_out = [".env", ".git", ".venv", ".mypy_cache", ".pytest_cache", "tests", "data"]
+    assert [path for path in kept_out if not dockerignore_excludes(patterns, path)] == []
+
+
+# compose.yaml ---------------------------------------------------------------------------------
+
+
+def test_compose_file_passes_docker_compose_config(project: Path) -> None:
+    """docker-compose accepts the file, with .env's variables interpolated."""
+    docker_compose = require_tool("docker-compose")
+    run([docker_compose, "config", "-q"], cwd=project)
+
+
+def test_compose_file_matches_the_compose_spec_schema(project: Path) -> None:
+    """The file validates against the Compose-spec JSON schema."""
+    command = ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"]
+    run(command, cwd=project)
+
+
+def test_compose_runs_the_services_the_answers_ask_for(project: Path, variant: Variant) -> None:
+    """app and migrate always; db, redis and nginx when their answers ask for them."""
+    answers = variant.answers
+    expected = {"app", "migrate"}
+    expected |= {"db"} if answers["database"] == "postgresql" else set()
+    expected |= {"redis"} if answers["use_redis"] else set()
+    expected |= {"nginx"} if answers["use_nginx"] else set()
+    assert set(compose_services(project)) == expected
+
+
+def test_compose_starts_services_in_order(project: Path, variant: Variant) -> None:
+    """The app waits for a finished migration and healthy dependencies; nginx for the app."""
+    services = compose_services(project)
+    answers = variant.answers
+    backing = {"condition": "service_healthy"}
+    app_needs = {"migrate": {"condition": "service_completed_successfully"}}
+    migrate_needs: dict[str, dict[str, str]] = {}
+    if answers["database"] == "postgresql":
+        app_needs["db"] = migrate_needs["db"] = backing
+    if answers["use_redis"]:
+        app_needs["redis"] = backing
+    assert services["app"]["depends_on"] == app_needs
+    assert services["migrate"].get("depends_on", {}) == migrate_needs
+    assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+    assert services["migrate"]["restart"] == "no"
+    if answers["use_nginx"]:
+        assert services["nginx"]["depends_on"] == {"app": backing}
+
+
+def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
+    """app and migrate: read-only, no capabilities, no new privileges; a port only without nginx."""
+    services = compose_services(project)
+    for name in ("app", "migrate"):
+        service = services[name]
+        assert service["build"] == "."
+        assert service["env_file"] == ".env"
+        assert service["read_only"] is True
+        assert service["tmpfs"] == ["/tmp"]  # noqa: S108 - the container's tmpfs
+        assert service["cap_drop"] == ["ALL"]
+        assert service["security_opt"] == ["no-new-privileges:true"]
+    assert services["app"]["restart"] == "unless-stopped"
+    if variant.answers["use_nginx"]:
+        assert "ports" not in services["app"]
+        assert services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"] == "*"
+        assert services["nginx"]["ports"] == ["80:80"]
+    else:
+        assert services["app"]["ports"] == ["8000:8000"]
+        assert "GUNICORN_FORWARDED_ALLOW_IPS" not in services["app"]["environment"]
+
+
+def test_compose_connects_the_app_to_its_stores(project: Path, variant: Variant) -> None:
+    """DATABASE_URL points at db (or a volume for SQLite), REDIS_URL at redis when it is used."""
+    environment = compose_services(project)["app"]["environment"]
+    volumes = compose_volumes(project)
+    if variant.answers["database"] == "postgresql":
+        url = "postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@db:5432/${POSTGRES_DB}"
+        assert environment["DATABASE_URL"] == url
+        assert "postgres-data" in volumes
+        assert "app-data" not in volumes
+    else:
+        assert environment["DATABASE_URL"] == "sqlite+aiosqlite:////data/app.db"
+        assert compose_services(project)["app"]["volumes"] == ["app-data:/data"]
+        assert "app-data" in volumes
+    if variant.answers["use_redis"]:
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert "redis-data" in volumes
+    else:
+        assert "REDIS_URL" not in environment
+        assert "redis-data" not in volumes
+
+
+def test_compose_checks_the_health_of_every_long_running_service(project: Path) -> None:
+    """Each service but the one-shot migration has its own health check; stores keep volumes."""
+    services = compose_services(project)
+    probes = {
+        "app": "/healthz/live",
+        "db": "pg_isready",
+        "redis": "redis-cli ping",
+        "nginx": "/nginx-health",
+    }
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    checks = {name: s["healthcheck"] for name, s in services.items() if name != "migrate"}
+    assert "app" in checks
+    wrong = [
+        name
+        for name, check in checks.items()
+        if probes[name] not in " ".join(check["test"])
+        or not {"interval", "timeout", "retries"} <= set(check)
+    ]
+    assert wrong == []
+    if "db" in services:
+        assert services["db"]["image"] == "postgres:16-alpine"
+        assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    if "redis" in services:
+        assert services["redis"]["command"] == ["redis-server", "--appendonly", "yes"]
+        assert services["redis"]["volumes"] == ["redis-data:/data"]
+
+
+# nginx ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", _params(NGINX_VARIANTS), indirect=True)
+def test_nginx_config_passes_nginx_t(project: Path, tmp_path: Path) -> None:
+    """Both server blocks, HTTP and TLS, load in nginx (upstream and certificate made local)."""
+    nginx = require_tool("nginx")
+    cert_dir = tmp_path / "certs"
+    cert_dir.mkdir()
+    openssl = [
+        require_tool("openssl"),
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+    ]
+    openssl += ["-subj", "/CN=localhost", "-keyout", "privkey.pem", "-out", "fullchain.pem"]
+    run(openssl, cwd=cert_dir)
+    config = nginx_test_config(project, tmp_path, cert_dir=cert_dir)
+    result = run(
+        [nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c", str(config)], cwd=tmp_path
+    )
+    assert "test is successful" in result.stderr
+
+
+@pytest.mark.parametrize("variant", _params(NGINX_VARIANTS), indirect=True)
+def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
+    """The proxy forwards the client's details and request id, and rate-limits the login."""
+    config = (project / "nginx" / "nginx.conf").read_text()
+    lines = {" ".join(line.split()) for line in config.splitlines()}
+    expected = {
+        "server_tokens off;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header Host $host;",
+        "proxy_set_header X-Request-ID $forwarded_request_id;",
+        '"" $request_id;',
+        "location = /api/v1/auth/login {",
+        "limit_req zone=login burst=5 nodelay;",
+        "limit_req_status 429;",
+        "gzip_proxied any;",
+        'add_header X-Content-Type-Options "nosniff" always;',
+        'add_header X-Frame-Options "DENY" always;',
+        "add_header Content-Security-Policy $content_security_policy always;",
+        "add_header Strict-Transport-Security $strict_transport_security always;",
+        "keepalive 32;",
+    }
+    assert expected - lines == set()
+    assert "default \"default-src 'none'; frame-ancestors 'none'" in config
+    # Only http-level add_header lines: one in a server or location would drop all of these.
+    server_part = config[config.index("server {") :]
+    assert "add_header" not in server_part
+    assert "add_header" not in (project / "nginx" / "tls.conf").read_text()
+
+
+def test_nginx_proxies_with_headers_request_id_and_login_limit(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """Through a real nginx: forwarded headers, request id, CSP per page, gzip, 429 on login."""
+    nginx = require_tool("nginx")
+    port = free_port()
+    with echo_upstream() as upstream:
+        config = nginx_test_config(default_project, tmp_path, ports=(port, upstream))
+        with running_nginx(nginx, config, port) as url, httpx.Client(base_url=url) as client:
+            api = client.get("/api/v1/tasks")
+            given_id = client.get("/api/v1/tasks", headers={"X-Request-ID": "abc-123"})
+            docs = client.get("/docs")
+            logins = [client.post("/api/v1/auth/login").status_code for _ in range(8)]
+            metrics = client.get("/metrics")
+
+    assert api.status_code == 200
+    assert api.headers["content-encoding"] == "gzip"
+    assert api.headers["server"] == "nginx"
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert api.headers["x-frame-options"] == "DENY"
+    assert "strict-transport-security" not in api.headers
+    strict = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    assert api.headers["content-security-policy"] == strict
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    forwarded = api.json()["headers"]
+    assert forwarded["X-Forwarded-For"] == "127.0.0.1"
+    assert forwarded["X-Forwarded-Proto"] == "http"
+    assert re.fullmatch(r"[0-9a-f]{32}", forwarded["X-Request-ID"])
+    assert given_id.json()["headers"]["X-Request-ID"] == "abc-123"
+    assert logins == [200] * 6 + [429] * 2
+    assert metrics.status_code == 404
+
+
+def test_nginx_files_come_only_with_nginx(project: Path, variant: Variant) -> None:
+    """The nginx folder is rendered exactly when nginx is in front."""
+    assert (project / "nginx").is_dir() == variant.answers["use_nginx"]
+
+
+# Shell scripts --------------------------------------------------------------------------------
+
+
+def test_shell_scripts_pass_shellcheck(project: Path, variant: Variant) -> None:
+    """The render has exactly the shell scripts its answers ask for, and each passes shellcheck."""
+    skip = {".venv", ".git"}
+    scripts = [
+        str(path.relative_to(project))
+        for path in sorted(project.rglob("*.sh"))
+        if not skip.intersection(path.relative_to(project).parts)
+    ]
+    assert scripts == expected_shell_scripts(variant.answers)
+    if scripts:
+        run([require_tool("shellcheck"), "--severity=style", *scripts], cwd=project)

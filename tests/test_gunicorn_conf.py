@@ -1,0 +1,154 @@
+"""gunicorn.conf.py: every value comes from the environment, and its logs are JSON when asked."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.tools import clean_env, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.render import Renderer
+
+
+@pytest.fixture(scope="module")
+def default_project(renderer: Renderer) -> Path:
+    """The project rendered with every default answer."""
+    return renderer.project({})
+
+
+def _gunicorn_env(**environment: str) -> dict[str, str]:
+    """A clean environment with none of the variables gunicorn.conf.py reads, plus `environment`."""
+    read = ("GUNICORN_", "LOG_", "WEB_CONCURRENCY")
+    return {k: v for k, v in clean_env().items() if not k.startswith(read)} | environment
+
+
+def _gunicorn_settings(project: Path, **environment: str) -> dict[str, object]:
+    """The settings gunicorn.conf.py gives with exactly `environment` set."""
+    keys = ["bind", "workers", "worker_class", "timeout", "graceful_timeout", "keepalive"]
+    keys += ["forwarded_allow_ips", "accesslog", "errorlog", "loglevel", "control_socket"]
+    script = (
+        "import json, runpy\n"
+        "settings = runpy.run_path('gunicorn.conf.py')\n"
+        f"print(json.dumps({{key: settings[key] for key in {keys!r}}}))\n"
+    )
+    result = run([sys.executable, "-c", script], cwd=project, env=_gunicorn_env(**environment))
+    settings: dict[str, object] = json.loads(result.stdout)
+    return settings
+
+
+def test_gunicorn_defaults(default_project: Path) -> None:
+    """Uvicorn workers on 0.0.0.0:8000, logging to the container's output."""
+    settings = _gunicorn_settings(default_project)
+    workers = settings.pop("workers")
+    assert isinstance(workers, int)
+    assert workers % 2 == 1
+    assert workers >= 3
+    assert settings == {
+        "bind": "0.0.0.0:8000",
+        "worker_class": "uvicorn_worker.UvicornWorker",
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "keepalive": 75,
+        "forwarded_allow_ips": "127.0.0.1,::1",
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+        "control_socket": "/tmp/gunicorn.ctl",  # noqa: S108 - the container's tmpfs
+    }
+
+
+def test_gunicorn_settings_come_from_the_environment(default_project: Path) -> None:
+    """GUNICORN_* variables override every default; WEB_CONCURRENCY sets the workers."""
+    overrides = {
+        "GUNICORN_BIND": "127.0.0.1:9000",
+        "GUNICORN_TIMEOUT": "5",
+        "GUNICORN_GRACEFUL_TIMEOUT": "6",
+        "GUNICORN_KEEPALIVE": "7",
+        "GUNICORN_FORWARDED_ALLOW_IPS": "*",
+        "GUNICORN_CONTROL_SOCKET": "/run/g.ctl",
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": "3",
+    }
+    settings = _gunicorn_settings(default_project, **overrides)
+    assert settings["bind"] == "127.0.0.1:9000"
+    assert (settings["timeout"], settings["graceful_timeout"], settings["keepalive"]) == (5, 6, 7)
+    assert settings["forwarded_allow_ips"] == "*"
+    assert settings["control_socket"] == "/run/g.ctl"
+    assert settings["loglevel"] == "warning"
+    assert settings["workers"] == 3
+    both = _gunicorn_settings(default_project, WEB_CONCURRENCY="3", GUNICORN_WORKERS="4")
+    assert both["workers"] == 4
+
+
+def test_gunicorn_refuses_a_bad_number(default_project: Path) -> None:
+    """A non-numeric GUNICORN_WORKERS stops gunicorn with the variable's name."""
+    env = _gunicorn_env(GUNICORN_WORKERS="many")
+    command = [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"]
+    result = subprocess.run(
+        command, cwd=default_project, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "GUNICORN_WORKERS must be a whole number, not 'many'" in result.stderr
+
+
+#: Logs through gunicorn's logging config the way UvicornWorker does: uvicorn's access logger
+#: takes gunicorn.access's handlers and level.
+_LOG_SCRIPT = """
+import logging, logging.config, runpy
+logging.config.dictConfig(runpy.run_path("gunicorn.conf.py")["logconfig_dict"])
+access = logging.getLogger("uvicorn.access")
+access.handlers = logging.getLogger("gunicorn.access").handlers
+access.setLevel(logging.getLogger("gunicorn.access").level)
+access.propagate = False
+access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", '/tasks?q="x\\\\y"', "1.1", 200)
+try:
+    1 / 0
+except ZeroDivisionError:
+    logging.getLogger("gunicorn.error").exception("worker %s failed", 7)
+"""
+
+
+def test_gunicorn_logs_one_json_object_per_line(default_project: Path) -> None:
+    """By default, as with LOG_FORMAT=json, access lines and errors are valid JSON objects."""
+    env = _gunicorn_env()
+    result = run([sys.executable, "-c", _LOG_SCRIPT], cwd=default_project, env=env)
+    access = [json.loads(line) for line in result.stdout.splitlines()]
+    errors = [json.loads(line) for line in result.stderr.splitlines()]
+
+    assert len(access) == 1
+    assert {k: access[0][k] for k in ("logger", "client", "method", "path", "status")} == {
+        "logger": "uvicorn.access",
+        "client": "10.0.0.1:5000",
+        "method": "GET",
+        "path": '/tasks?q="x\\y"',
+        "status": 200,
+    }
+    assert len(errors) == 1
+    assert errors[0]["message"] == "worker 7 failed"
+    assert errors[0]["level"] == "ERROR"
+    assert "ZeroDivisionError" in errors[0]["exception"]
+
+
+def test_gunicorn_logs_text_otherwise(default_project: Path) -> None:
+    """With LOG_FORMAT=text, gunicorn writes readable lines."""
+    env = _gunicorn_env(LOG_FORMAT="text")
+    result = run([sys.executable, "-c", _LOG_SCRIPT], cwd=default_project, env=env)
+    assert result.stdout.startswith("20")
+    assert 'uvicorn.access 10.0.0.1:5000 - "GET /tasks?q="x\\y" HTTP/1.1" 200' in result.stdout
+
+
+def test_deployment_docs_list_every_gunicorn_variable(default_project: Path) -> None:
+    """docs/deployment.md documents each variable gunicorn.conf.py reads."""
+    source = (default_project / "gunicorn.conf.py").read_text()
+    docs = (default_project / "docs" / "deployment.md").read_text()
+    names = set(re.findall(r'_env_(?:str|int)\("([A-Z_]+)"', source))
+    assert {"GUNICORN_WORKERS", "WEB_CONCURRENCY", "LOG_FORMAT"} <= names
+    assert sorted(name for name in names - {"LOG_FORMAT", "LOG_LEVEL"} if name not in docs) == []
