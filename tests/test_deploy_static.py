@@ -21,12 +21,12 @@ from tests.support.deploy import (
     dockerignore_excludes,
     dockerignore_patterns,
     echo_upstream,
-    free_port,
     nginx_test_config,
     require_tool,
     running_nginx,
 )
 from tests.support.expectations import expected_shell_scripts
+from tests.support.services import free_port
 from tests.support.tools import run
 from tests.support.variants import Variant, all_variants
 

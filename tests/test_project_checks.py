@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.services import PostgresServer, postgres
-from tests.support.tools import clean_env, python_for, run
+from tests.support.tools import clean_env, run
 from tests.support.variants import Variant, all_variants, presets
 
 if TYPE_CHECKING:
@@ -34,16 +34,7 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(request: pytest.FixtureRequest, renderer: Renderer) -> Path:
     """A rendered variant, installed exactly as its README says: `uv sync --locked`."""
     variant: Variant = request.param
-    return install(renderer, variant)
-
-
-def install(renderer: Renderer, variant: Variant) -> Path:
-    """Render a variant and install it exactly as its README says: `uv sync --locked`."""
-    project = renderer.project(variant.answers)
-    if not (project / ".venv").exists():
-        python = python_for(variant.answers["python_version"])
-        run(["uv", "sync", "--locked", "--python", python], cwd=project)
-    return project
+    return renderer.installed(variant.answers)
 
 
 def test_passes_ruff_check(installed: Path) -> None:
@@ -89,7 +80,7 @@ def test_passes_its_own_tests_on_postgresql(
     renderer: Renderer, variant: Variant, postgres_server: PostgresServer
 ) -> None:
     """With TEST_DATABASE_URL on a real PostgreSQL, the same suite passes."""
-    project = install(renderer, variant)
+    project = renderer.installed(variant.answers)
     url = postgres_server.create_database(f"tests_{variant.id}")
     result = run(
         ["uv", "run", "--no-sync", "pytest", "--cov", "-q", "-p", "no:cacheprovider"],

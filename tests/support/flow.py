@@ -29,6 +29,7 @@ class ApiFlow:
 
     base_url: str
     request_ids: list[str] = field(default_factory=list)
+    refused_ids: list[str] = field(default_factory=list)
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,10 +43,12 @@ class ApiFlow:
         """Send a request with a fresh X-Request-ID and remember the id."""
         request_id = secrets.token_hex(16)
         headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
-        self.request_ids.append(request_id)
         response = self.client.request(method, path, headers=headers, **kwargs)
-        if response.status_code != httpx.codes.TOO_MANY_REQUESTS:  # a proxy's refusal may not echo
-            assert response.headers.get("x-request-id") == request_id, response.headers
+        self.request_ids.append(request_id)
+        if response.headers.get("x-request-id") != request_id:
+            # Only a proxy's refusal may come back without the app's echo of the id.
+            assert response.status_code == httpx.codes.TOO_MANY_REQUESTS, response.headers
+            self.refused_ids.append(request_id)
         return response
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -54,7 +57,7 @@ class ApiFlow:
         last: str = "no answer"
         while time.monotonic() < deadline:
             try:
-                response = self.client.get("/healthz/ready")
+                response = self.request("GET", "/healthz/ready")
             except httpx.TransportError as error:
                 last = repr(error)
             else:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tests.support.tools import python_for, run
+from tests.support.variants import defaults
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -30,3 +33,11 @@ class Renderer:
             assert result.project_dir is not None
             self.projects[key] = result.project_dir
         return self.projects[key]
+
+    def installed(self, answers: Answers) -> Path:
+        """The project rendered from `answers`, installed as its README says: `uv sync --locked`."""
+        project = self.project(answers)
+        if not (project / ".venv").exists():
+            python = python_for({**defaults(), **answers}["python_version"])
+            run(["uv", "sync", "--locked", "--python", python], cwd=project)
+        return project

@@ -203,3 +203,50 @@ def _cluster(directory: Path) -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class RedisServer:
+    """A throwaway redis-server on a free loopback port, without persistence."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The redis:// URL of database 0."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        """The server's log file."""
+        return self.directory / "redis.log"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        command = [require("redis-server", hint="apt-get install redis-server")]
+        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        command += ["--save", "", "--appendonly", "no", "--logfile", str(self.log)]
+        self.process = subprocess.Popen(command)
+        wait_until(lambda: port_open(self.port), timeout=15, what="redis-server", log=self.log)
+
+    def stop(self) -> None:
+        """Stop the server by the pid this object started."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+
+@contextlib.contextmanager
+def redis() -> Iterator[RedisServer]:
+    """A fresh redis-server in its own temporary directory, removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="taskapi-redis-"))
+    server = RedisServer(directory=directory, port=free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

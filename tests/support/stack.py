@@ -1,0 +1,114 @@
+"""A rendered project started for real: its database, Redis, migrations, gunicorn and nginx."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.support.deploy import nginx_test_config, require_tool, running_nginx
+from tests.support.services import (
+    PostgresServer,
+    RedisServer,
+    free_port,
+    port_open,
+    postgres,
+    redis,
+    wait_until,
+)
+from tests.support.tools import clean_env, run
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@dataclass
+class Stack:
+    """A running service and the processes behind it."""
+
+    base_url: str
+    app_url: str
+    env: dict[str, str]
+    log: Path
+    gunicorn: subprocess.Popen[bytes]
+    database: PostgresServer | None
+    cache: RedisServer | None
+
+    def log_lines(self) -> list[str]:
+        """Every line the service has printed so far."""
+        return self.log.read_text(errors="replace").splitlines()
+
+
+def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[str, str]:
+    """The environment the service runs with: production settings and JSON logs."""
+    env = clean_env(
+        ENVIRONMENT="production",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        GUNICORN_WORKERS="2",
+        GUNICORN_FORWARDED_ALLOW_IPS="127.0.0.1",
+        GUNICORN_CONTROL_SOCKET=str(workdir / "gunicorn.ctl"),
+        DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'service.db'}",
+    )
+    del project, answers
+    return env
+
+
+@contextlib.contextmanager
+def running_stack(project: Path, answers: dict[str, Any]) -> Iterator[Stack]:
+    """Start the project's backing services, migrate, then serve it with gunicorn (and nginx)."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="taskapi-run-")))
+        env = service_env(project, answers, workdir)
+        database = cache = None
+        if answers["database"] == "postgresql":
+            database = stack.enter_context(postgres())
+            env["DATABASE_URL"] = database.url
+        if answers["use_redis"]:
+            cache = stack.enter_context(redis())
+            env["REDIS_URL"] = cache.url
+        run([str(project / ".venv" / "bin" / "alembic"), "upgrade", "head"], cwd=project, env=env)
+
+        app_port = free_port()
+        env["GUNICORN_BIND"] = f"127.0.0.1:{app_port}"
+        log = workdir / "service.log"
+        gunicorn = stack.enter_context(_gunicorn(project, env, log))
+        wait_until(lambda: port_open(app_port), timeout=60, what="gunicorn", log=log)
+        app_url = f"http://127.0.0.1:{app_port}"
+
+        base_url = app_url
+        if answers["use_nginx"]:
+            nginx_dir = workdir / "nginx"
+            nginx_dir.mkdir()
+            listen = free_port()
+            config = nginx_test_config(project, nginx_dir, ports=(listen, app_port))
+            base_url = stack.enter_context(running_nginx(require_tool("nginx"), config, listen))
+        yield Stack(base_url, app_url, env, log, gunicorn, database, cache)
+
+
+@contextlib.contextmanager
+def _gunicorn(project: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn (the master itself, not a wrapper) with the rendered config, output in `log`."""
+    package = next(p.name for p in (project / "src").iterdir() if (p / "main.py").exists())
+    gunicorn = str(project / ".venv" / "bin" / "gunicorn")
+    command = [gunicorn, "-c", "gunicorn.conf.py", f"{package}.main:app"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
