@@ -6,10 +6,28 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support import report
 from tests.support.render import Renderer
 
 if TYPE_CHECKING:
     from pytest_copie.plugin import Copie
+
+pytest_plugins = ["tests.docker_fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Name the file where every test process records its figures."""
+    del config
+    report.start()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the measured figures (image sizes, build and start times)."""
+    lines = report.summary()
+    if lines:
+        terminalreporter.section("measured figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

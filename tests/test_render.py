@@ -15,6 +15,7 @@ from tests.support.tools import python_for, run
 from tests.support.variants import Variant, all_variants, questions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from tests.support.render import Renderer
@@ -67,17 +68,17 @@ def test_leaves_no_jinja_unrendered(project: Path) -> None:
 def test_every_yaml_toml_and_json_file_parses(project: Path) -> None:
     """Configuration files are valid YAML, TOML or JSON."""
     parsed = 0
+    parsers: dict[str, Callable[[str], object]] = {
+        ".yml": lambda text: list(yaml.safe_load_all(text)),
+        ".yaml": lambda text: list(yaml.safe_load_all(text)),
+        ".toml": tomllib.loads,
+        ".lock": tomllib.loads,
+        ".json": json.loads,
+    }
     for path in rendered_files(project):
-        text = path.read_text()
-        if path.suffix in {".yml", ".yaml"}:
-            list(yaml.safe_load_all(text))
-        elif path.suffix in {".toml", ".lock"}:
-            tomllib.loads(text)
-        elif path.suffix == ".json":
-            json.loads(text)
-        else:
-            continue
-        parsed += 1
+        if path.suffix in parsers:
+            parsers[path.suffix](path.read_text())
+            parsed += 1
     assert parsed >= 3
 
 

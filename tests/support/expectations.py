@@ -31,9 +31,28 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         f"{package}/db/engine.py",
         f"{package}/middleware/request_id.py",
         f"{package}/middleware/access_log.py",
+        f"{package}/core/security.py",
+        f"{package}/models/user.py",
+        f"{package}/models/task.py",
+        f"{package}/schemas/tasks.py",
+        f"{package}/services/tasks.py",
+        f"{package}/services/users.py",
+        f"{package}/api/routes/auth.py",
+        f"{package}/api/routes/tasks.py",
+        f"{package}/api/routes/users.py",
+        "alembic.ini",
+        "migrations/env.py",
+        "Dockerfile",
+        ".dockerignore",
+        "compose.yaml",
+        "gunicorn.conf.py",
         "tests/conftest.py",
+        "tests/test_tasks.py",
     ]
-    return dict.fromkeys(always, True)
+    expected = dict.fromkeys(always, True)
+    expected["tests/test_db_postgresql.py"] = answers.get("database", "postgresql") == "postgresql"
+    expected["nginx/nginx.conf"] = expected["nginx/tls.conf"] = answers.get("use_nginx", True)
+    return expected
 
 
 def expected_shell_scripts(answers: Answers) -> list[str]:

@@ -32,7 +32,7 @@ def python_for(version: str) -> str:
 
 
 def run(
-    command: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 900
+    command: list[str], cwd: Path | None, *, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """Run `command` in `cwd`; fail with its output when it exits non-zero."""
     result = subprocess.run(

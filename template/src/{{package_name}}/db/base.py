@@ -7,6 +7,10 @@ the same way on every database.
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+# Primary keys are 32-bit integers (SERIAL on PostgreSQL): anything larger names no row, and is
+# refused before it reaches the database.
+MAX_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -1,0 +1,93 @@
+"""A rendered compose stack under a unique project name, driven by the docker-compose CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tests.support.docker import BUILD_ENV
+from tests.support.services import require
+from tests.support.tools import clean_env, run
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass
+class ComposeStack:
+    """`docker-compose -p NAME` on a rendered project, with its published ports chosen here."""
+
+    project: Path
+    name: str
+    ports: dict[str, int]
+    image: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.image = f"{self.name}-app:test"
+
+    def compose(self, *arguments: str, timeout: float = 900) -> str:
+        """Run a docker-compose command on this stack; return its output."""
+        command = [require("docker-compose", hint="apt-get install docker-compose")]
+        command += ["--project-name", self.name, "--file", "compose.yaml", *arguments]
+        env = clean_env(
+            **BUILD_ENV,
+            COMPOSE_DOCKER_CLI_BUILD="0",
+            APP_IMAGE=self.image,
+            **{name: str(port) for name, port in self.ports.items()},
+        )
+        result = run(command, cwd=self.project, env=env, timeout=timeout)
+        return result.stdout + result.stderr
+
+    def up(self) -> None:
+        """Build the app image and start every service in the background."""
+        self.compose("up", "--detach", "--build")
+
+    def down(self) -> None:
+        """Stop and remove the containers, networks, volumes and the built image."""
+        self.compose("down", "--volumes", "--rmi", "local", "--remove-orphans")
+
+    def states(self) -> dict[str, dict[str, object]]:
+        """Each service's container state (`docker inspect`'s State), by service name."""
+        ids = self.compose("ps", "--all", "-q").split()
+        if not ids:
+            return {}
+        docker = require("docker", hint="apt-get install docker.io")
+        shown = json.loads(run([docker, "inspect", *ids], cwd=self.project).stdout)
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"] for c in shown}
+
+    def exit_code(self, service: str) -> int:
+        """The exit code of a service's container."""
+        code = self.states()[service]["ExitCode"]
+        assert isinstance(code, int)
+        return code
+
+    def wait_until_settled(self, *, timeout: float) -> None:
+        """Wait until every service is healthy, running without a healthcheck, or exited 0."""
+        deadline = time.monotonic() + timeout
+        summary: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            summary = {name: _settled(state) for name, state in self.states().items()}
+            failed = {name: s for name, s in summary.items() if s.startswith("failed")}
+            if failed:
+                break
+            if summary and all(s == "ok" for s in summary.values()):
+                return
+            time.sleep(1)
+        logs = self.compose("logs", "--no-color", "--tail", "40")
+        msg = f"stack {self.name} did not settle: {summary}\n{logs}"
+        raise AssertionError(msg)
+
+
+def _settled(state: dict[str, object]) -> str:
+    """'ok', 'waiting' or 'failed: ...' for one container state."""
+    health = state.get("Health")
+    status = state.get("Status")
+    if status == "exited":
+        return "ok" if state.get("ExitCode") == 0 else f"failed: exited {state.get('ExitCode')}"
+    if isinstance(health, dict):
+        return {"healthy": "ok", "unhealthy": "failed: unhealthy"}.get(
+            str(health["Status"]), "waiting"
+        )
+    return "ok" if status == "running" else "waiting"

@@ -1,0 +1,241 @@
+"""Docker tier: each slim preset's real Dockerfile and compose file, built and run on an engine.
+
+The images the rendered files name come from the `standin_images` fixture: stand-ins built here
+when no registry is reachable, the real images otherwise. Everything runs in one xdist group, one
+preset after the other, because the stacks share the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.support import report
+from tests.support.compose import ComposeStack
+from tests.support.containers import TEST_LABEL, container, unique
+from tests.support.docker import BUILD_ENV, python_tag
+from tests.support.flow import ApiFlow
+from tests.support.services import free_port
+from tests.support.tools import clean_env, run
+from tests.support.variants import Variant, presets
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tests.support.render import Renderer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
+
+SLIM_PRESETS = [v for v in presets() if v.answers["docker_base"] == "slim"]
+#: The builder step that installs the locked dependencies (and nothing of the project).
+DEPENDENCY_STEP = "--no-install-project"
+
+
+@pytest.fixture(scope="module", params=SLIM_PRESETS, ids=[v.id for v in SLIM_PRESETS])
+def preset(request: pytest.FixtureRequest) -> Variant:
+    """One slim preset."""
+    value: Variant = request.param
+    return value
+
+
+@pytest.fixture(scope="module")
+def project(renderer: Renderer, preset: Variant, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the rendered preset (the tests edit its sources)."""
+    rendered = renderer.project(preset.answers)
+    copy = tmp_path_factory.mktemp(f"docker-{preset.id}") / "project"
+    shutil.copytree(rendered, copy, ignore=shutil.ignore_patterns(".venv", "*_cache", ".coverage"))
+    return copy
+
+
+def build(docker: str, project: Path, tag: str) -> str:
+    """`docker build` the project's Dockerfile; return the build output."""
+    command = [docker, "build", "--label", TEST_LABEL, "--tag", tag, "."]
+    return run(command, cwd=project, env=clean_env(**BUILD_ENV), timeout=1200).stdout
+
+
+@pytest.fixture(scope="module")
+def image(
+    docker: str, standin_images: frozenset[str], project: Path, preset: Variant
+) -> Iterator[str]:
+    """The preset's image, built from its rendered Dockerfile; removed afterwards."""
+    assert python_tag(preset.answers["python_version"]) in standin_images
+    tag = f"{unique(preset.id)}:test"
+    started = time.monotonic()
+    build(docker, project, tag)
+    seconds = round(time.monotonic() - started, 1)
+    size = image_size(docker, tag)
+    base = image_size(docker, python_tag(preset.answers["python_version"]))
+    report.record(
+        f"image {preset.id}",
+        size_mb=round(size / 1e6, 1),
+        added_over_base_mb=round((size - base) / 1e6, 1),
+        cold_build_s=seconds,
+    )
+    yield tag
+    subprocess_quiet(docker, "image", "rm", "--force", tag)
+
+
+def image_size(docker: str, image: str) -> int:
+    """The size of an image in bytes."""
+    shown = run([docker, "image", "inspect", "--format", "{{.Size}}", image], cwd=None)
+    return int(shown.stdout.strip())
+
+
+def subprocess_quiet(docker: str, *arguments: str) -> None:
+    """Run a docker clean-up command, whatever its outcome."""
+    subprocess.run([docker, *arguments], capture_output=True, check=False)
+
+
+def wait_healthy(docker: str, container_id: str, timeout: float = 120) -> float:
+    """Wait until Docker reports the container's HEALTHCHECK healthy; return the seconds taken."""
+    started = time.monotonic()
+    status = "unknown"
+    while time.monotonic() - started < timeout:
+        shown = run(
+            [docker, "inspect", "--format", "{{.State.Health.Status}}", container_id], cwd=None
+        )
+        status = shown.stdout.strip()
+        if status == "healthy":
+            return time.monotonic() - started
+        assert status in {"starting", "unhealthy"}, status
+        time.sleep(0.5)
+    logs = run([docker, "logs", container_id], cwd=None)
+    msg = f"container not healthy after {timeout:.0f}s ({status})\n{logs.stdout}{logs.stderr}"
+    raise AssertionError(msg)
+
+
+def test_image_alone_turns_healthy_and_answers(docker: str, image: str, preset: Variant) -> None:
+    """The image runs alone on a read-only root, as uid 10001, and its HEALTHCHECK turns healthy."""
+    port = free_port()
+    options = (
+        "--read-only",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 - the container's own tmpfs
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--publish",
+        f"127.0.0.1:{port}:8000",
+        "--env",
+        "ENVIRONMENT=production",
+        "--env",
+        f"SECRET_KEY={unique('secret') * 3}",
+        "--env",
+        "DATABASE_URL=sqlite+aiosqlite:////tmp/app.db",
+    )
+    with container(docker, image, options=options) as app:
+        seconds = wait_healthy(docker, app.id)
+        report.record(f"image {preset.id} alone", healthy_after_s=round(seconds, 1))
+        live = httpx.get(f"http://127.0.0.1:{port}/healthz/live", timeout=5)
+        assert (live.status_code, live.json()) == (200, {"status": "ok"})
+        assert app.exec("id", "-u").stdout.strip() == "10001"
+        write = app.exec("sh", "-c", "touch /app/written")
+        assert write.returncode != 0
+        assert "Read-only file system" in write.stderr
+
+
+def test_image_holds_no_secrets_git_or_tests(docker: str, image: str, project: Path) -> None:
+    """Neither `.env`, `.git` nor the tests reach the image, and its history shows no secret."""
+    created = run([docker, "create", "--label", TEST_LABEL, image], cwd=None).stdout.strip()
+    try:
+        exported = run_bytes([docker, "export", created])
+    finally:
+        subprocess_quiet(docker, "rm", "--force", created)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as archive:
+        names = archive.getnames()
+    app_files = [name for name in names if name.startswith("app/")]
+    assert "app/gunicorn.conf.py" in app_files
+    forbidden = [n for n in names if re.search(r"(^|/)(\.env|\.git)(/|$)|^app/tests(/|$)", n)]
+    assert forbidden == []
+    secret = next(
+        line.split("=", 1)[1]
+        for line in (project / ".env").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    )
+    history = run([docker, "history", "--no-trunc", image], cwd=None).stdout
+    assert secret not in history
+    inspected = run([docker, "image", "inspect", image], cwd=None).stdout
+    assert secret not in inspected
+
+
+def run_bytes(command: list[str]) -> bytes:
+    """The binary output of a command that must succeed."""
+    result = subprocess.run(command, capture_output=True, check=True)
+    output: bytes = result.stdout
+    return output
+
+
+def test_source_change_reuses_the_dependency_layer(
+    docker: str, image: str, project: Path, preset: Variant
+) -> None:
+    """After a source-only change, the rebuild takes the dependency layer from the cache."""
+    package = next(p for p in (project / "src").iterdir() if (p / "main.py").exists())
+    main = package / "main.py"
+    main.write_text(main.read_text() + f"\n# A source-only change: {unique('edit')}\n")
+    tag = f"{unique('rebuild')}:test"
+    started = time.monotonic()
+    output = build(docker, project, tag)
+    seconds = round(time.monotonic() - started, 1)
+    try:
+        steps = output.split("\nStep ")
+        dependency_steps = [step for step in steps if DEPENDENCY_STEP in step.splitlines()[0]]
+        assert len(dependency_steps) == 1, output
+        assert " ---> Using cache" in dependency_steps[0], dependency_steps[0]
+        source_steps = [
+            step for step in steps if step.split(":", 1)[-1].strip().startswith("COPY src")
+        ]
+        assert source_steps
+        assert " ---> Using cache" not in source_steps[0]
+        report.record(f"image {preset.id}", warm_rebuild_s=seconds)
+    finally:
+        subprocess_quiet(docker, "image", "rm", "--force", tag)
+
+
+@pytest.fixture(scope="module")
+def stack(project: Path, preset: Variant, image: str) -> Iterator[ComposeStack]:
+    """The rendered compose stack, up and healthy; taken down with its volumes afterwards."""
+    del image  # the stand-ins must exist before compose starts
+    compose = ComposeStack(
+        project=project,
+        name=unique(preset.id).replace("-", ""),
+        ports={"HTTP_PORT": free_port(), "APP_PORT": free_port()},
+    )
+    started = time.monotonic()
+    try:
+        compose.up()
+        compose.wait_until_settled(timeout=300)
+        report.record(f"compose {preset.id}", up_and_healthy_s=round(time.monotonic() - started))
+        yield compose
+    finally:
+        compose.down()
+
+
+def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant) -> None:
+    """Through the published port (nginx's when present), the whole HTTP flow works."""
+    port = stack.ports["HTTP_PORT" if preset.answers["use_nginx"] else "APP_PORT"]
+    flow = ApiFlow(f"http://127.0.0.1:{port}")
+    try:
+        flow.wait_ready()
+        flow.check_health({"database"})
+        flow.task_lifecycle()
+        if preset.answers["use_nginx"]:
+            flow.check_security_headers()
+            flow.check_large_list_is_gzipped()
+            flow.check_login_is_rate_limited()
+    finally:
+        flow.close()
+
+
+def test_migrate_ran_once_and_exited_cleanly(stack: ComposeStack) -> None:
+    """The one-shot `migrate` service exited 0 before the app started."""
+    assert stack.exit_code("migrate") == 0
