@@ -195,9 +195,9 @@ def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
     if variant.answers["use_nginx"]:
         assert "ports" not in services["app"]
         assert services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"] == "*"
-        assert services["nginx"]["ports"] == ["80:80"]
+        assert services["nginx"]["ports"] == ["${HTTP_PORT:-80}:80"]
     else:
-        assert services["app"]["ports"] == ["8000:8000"]
+        assert services["app"]["ports"] == ["${APP_PORT:-8000}:8000"]
         assert "GUNICORN_FORWARDED_ALLOW_IPS" not in services["app"]["environment"]
 
 
