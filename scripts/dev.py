@@ -1,6 +1,6 @@
 """Everyday commands for this template, runnable with nothing but Python 3.11+.
 
-    python3 scripts/dev.py quickstart [DEST]   render the default preset and start it on SQLite
+    python3 scripts/dev.py quickstart [DEST] [PORT]  render the default preset, serve it on SQLite
     python3 scripts/dev.py test [PYTEST ARGS]  run the whole test suite
 
 uv is used when it is on PATH; otherwise it is installed once into `.tools/` (git-ignored).
@@ -37,17 +37,20 @@ def uv() -> str:
     return str(private)
 
 
-def quickstart(dest: str = "../taskapi") -> int:
-    """Render presets/default.yml from this checkout into DEST, install it and serve it."""
+def quickstart(dest: str = "../taskapi", port: str = "8000") -> int:
+    """Render presets/default.yml from this checkout into DEST, install, migrate and serve it."""
     target = Path(dest).resolve()
     command = [uv(), "run", "--project", str(ROOT), "copier", "copy", "--defaults"]
     command += ["--data-file", str(ROOT / "presets" / "default.yml"), "--vcs-ref", "HEAD"]
     subprocess.run([*command, str(ROOT), str(target)], check=True)
-    subprocess.run([uv(), "sync", "--locked"], cwd=target, check=True)
-    serve = [uv(), "run", "--no-sync", "uvicorn", f"{package_of(target)}.main:app"]
-    print(f"Serving {target} on http://127.0.0.1:8000 (SQLite). Ctrl-C stops it.", flush=True)
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "DATABASE_URL"}}
-    return subprocess.run([*serve, "--port", "8000"], cwd=target, env=env, check=False).returncode
+    subprocess.run([uv(), "sync", "--locked"], cwd=target, env=env, check=True)
+    subprocess.run(
+        [uv(), "run", "--no-sync", "alembic", "upgrade", "head"], cwd=target, env=env, check=True
+    )
+    serve = [uv(), "run", "--no-sync", "uvicorn", f"{package_of(target)}.main:app", "--port", port]
+    print(f"Serving {target} on http://127.0.0.1:{port} (SQLite). Ctrl-C stops it.", flush=True)
+    return subprocess.run(serve, cwd=target, env=env, check=False).returncode
 
 
 def package_of(project: Path) -> str:
