@@ -2,12 +2,14 @@
 
     python3 scripts/dev.py quickstart [DEST] [PORT]  render the default preset, serve it on SQLite
     python3 scripts/dev.py test [PYTEST ARGS]  run the whole test suite
+    python3 scripts/dev.py presets             print the preset names as a JSON list (CI's matrix)
 
 uv is used when it is on PATH; otherwise it is installed once into `.tools/` (git-ignored).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,9 +71,19 @@ def test(*pytest_args: str) -> int:
     return subprocess.run([*command, *pytest_args], cwd=ROOT, check=False).returncode
 
 
+def presets() -> int:
+    """Print the names of presets/*.yml as a JSON list, for a CI matrix."""
+    print(json.dumps(sorted(path.stem for path in (ROOT / "presets").glob("*.yml"))))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Dispatch to a command."""
-    commands: dict[str, Callable[..., int]] = {"quickstart": quickstart, "test": test}
+    commands: dict[str, Callable[..., int]] = {
+        "quickstart": quickstart,
+        "test": test,
+        "presets": presets,
+    }
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 2

@@ -35,6 +35,10 @@ TARGET: Final = TEMPLATE / "uv.lock.jinja"
 DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
     "python_version": ("3.11", "3.12", "3.13"),
     "database": ("postgresql", "sqlite"),
+    "use_redis": (True, False),
+    "use_metrics": (True, False),
+    "use_tracing": (True, False),
+    "use_sentry": (True, False),
 }
 
 #: Answers that don't change dependencies; the project's own name is put back as a variable.

@@ -13,17 +13,26 @@
     GUNICORN_WORKER_TMP_DIR        heartbeat files (tmpfs)              /dev/shm when it exists
     GUNICORN_CONTROL_SOCKET        gunicornc's socket                   /tmp/gunicorn.ctl
     LOG_FORMAT                     json (one object per line) | text    json, as the service
+    PROMETHEUS_MULTIPROC_DIR       metrics files shared by the workers  a fresh temporary dir
+
+PROMETHEUS_MULTIPROC_DIR matters only when prometheus_client is installed (the metrics feature):
+every worker then writes its metrics to files in that directory, which /metrics adds up. The
+master empties the directory at start, and marks each worker that exits as dead.
 
 Gunicorn's own GUNICORN_CMD_ARGS (command-line flags) wins over all of these. Workers write no
 file outside the temporary directories, so the container runs with a read-only root file system.
 """
 
+import importlib
 import json
 import logging
 import math
 import os
+import tempfile
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Protocol
 
 
 def _env_str(name: str, default: str) -> str:
@@ -123,3 +132,40 @@ loglevel = _env_str("GUNICORN_LOG_LEVEL", _env_str("LOG_LEVEL", "info")).lower()
 accesslog = "-"
 errorlog = "-"
 logconfig_dict = log_config(_env_str("LOG_FORMAT", "json").lower(), loglevel)
+
+
+class _Worker(Protocol):
+    pid: int
+
+
+def prometheus_multiprocess_dir() -> Path | None:
+    """Return the metrics directory of the workers, or None without prometheus_client."""
+    if find_spec("prometheus_client") is None:
+        return None
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    return Path(configured) if configured else None
+
+
+def on_starting(_server: object) -> None:
+    """Before the workers start: give them an empty metrics directory (prometheus_client only).
+
+    The workers inherit PROMETHEUS_MULTIPROC_DIR from the master: a fresh temporary directory
+    unless it is set. Files of a previous run are removed, or their counts would add up again.
+    """
+    if find_spec("prometheus_client") is None:
+        return
+    directory = prometheus_multiprocess_dir()
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(_server: object, worker: _Worker) -> None:
+    """When a worker exits, drop its live gauges from the metrics (prometheus_client only)."""
+    if prometheus_multiprocess_dir() is None:
+        return
+    multiprocess = importlib.import_module("prometheus_client.multiprocess")
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,14 +1,19 @@
-"""Docker tier: each slim preset's real Dockerfile and compose file, built and run on an engine.
+"""Docker tier: each preset's real Dockerfile and compose file, built and run on an engine.
 
 The images the rendered files name come from the `standin_images` fixture: stand-ins built here
-when no registry is reachable, the real images otherwise. Everything runs in one xdist group, one
-preset after the other, because the stacks share the engine.
+when no registry is reachable, the real images otherwise (TASKAPI_REAL_IMAGES=1). Alpine bases have
+no stand-in, so the Alpine presets run only with the real images. Everything runs in one xdist
+group, one preset after the other, because the stacks share the engine.
+
+The generated CI's docker job runs the project's `scripts/smoke.sh`; the last test here runs that
+same script on a fresh checkout of each preset.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -19,11 +24,12 @@ import httpx
 import pytest
 
 from tests.support import report
+from tests.support.ci import SMOKE_COMMAND
 from tests.support.compose import ComposeStack
 from tests.support.containers import TEST_LABEL, container, unique
-from tests.support.docker import BUILD_ENV, python_tag
+from tests.support.docker import BUILD_ENV, base_tag, real_images
 from tests.support.flow import ApiFlow
-from tests.support.services import free_port
+from tests.support.services import free_port, require
 from tests.support.tools import clean_env, run
 from tests.support.variants import Variant, presets
 
@@ -35,14 +41,14 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
 
-SLIM_PRESETS = [v for v in presets() if v.answers["docker_base"] == "slim"]
+DOCKER_PRESETS = [v for v in presets() if v.answers["docker_base"] == "slim" or real_images()]
 #: The builder step that installs the locked dependencies (and nothing of the project).
 DEPENDENCY_STEP = "--no-install-project"
 
 
-@pytest.fixture(scope="module", params=SLIM_PRESETS, ids=[v.id for v in SLIM_PRESETS])
+@pytest.fixture(scope="module", params=DOCKER_PRESETS, ids=[v.id for v in DOCKER_PRESETS])
 def preset(request: pytest.FixtureRequest) -> Variant:
-    """One slim preset."""
+    """One preset whose base image is at hand."""
     value: Variant = request.param
     return value
 
@@ -53,6 +59,9 @@ def project(renderer: Renderer, preset: Variant, tmp_path_factory: pytest.TempPa
     rendered = renderer.project(preset.answers)
     copy = tmp_path_factory.mktemp(f"docker-{preset.id}") / "project"
     shutil.copytree(rendered, copy, ignore=shutil.ignore_patterns(".venv", "*_cache", ".coverage"))
+    with (copy / ".env").open("a") as env:
+        # One test client makes every request: only the login limit is under test here.
+        env.write("RATE_LIMIT_DEFAULT=100000/minute\n")
     return copy
 
 
@@ -67,13 +76,14 @@ def image(
     docker: str, standin_images: frozenset[str], project: Path, preset: Variant
 ) -> Iterator[str]:
     """The preset's image, built from its rendered Dockerfile; removed afterwards."""
-    assert python_tag(preset.answers["python_version"]) in standin_images
+    base_image = base_tag(preset.answers["python_version"], preset.answers["docker_base"])
+    assert base_image in standin_images
     tag = f"{unique(preset.id)}:test"
     started = time.monotonic()
     build(docker, project, tag)
     seconds = round(time.monotonic() - started, 1)
     size = image_size(docker, tag)
-    base = image_size(docker, python_tag(preset.answers["python_version"]))
+    base = image_size(docker, base_image)
     report.record(
         f"image {preset.id}",
         size_mb=round(size / 1e6, 1),
@@ -179,6 +189,7 @@ def test_source_change_reuses_the_dependency_layer(
     docker: str, image: str, project: Path, preset: Variant
 ) -> None:
     """After a source-only change, the rebuild takes the dependency layer from the cache."""
+    del image  # built first: the rebuild must find its layers in the cache
     package = next(p for p in (project / "src").iterdir() if (p / "main.py").exists())
     main = package / "main.py"
     main.write_text(main.read_text() + f"\n# A source-only change: {unique('edit')}\n")
@@ -226,12 +237,12 @@ def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant
     flow = ApiFlow(f"http://127.0.0.1:{port}")
     try:
         flow.wait_ready()
-        flow.check_health({"database"})
+        flow.check_health({"database"} | ({"redis"} if preset.answers["use_redis"] else set()))
         flow.task_lifecycle()
-        if preset.answers["use_nginx"]:
-            flow.check_security_headers()
-            flow.check_large_list_is_gzipped()
-            flow.check_login_is_rate_limited()
+        flow.check_security_headers()
+        flow.check_large_list_is_gzipped()
+        flow.check_task_stats_follow_changes()
+        flow.check_login_is_rate_limited()
     finally:
         flow.close()
 
@@ -239,3 +250,35 @@ def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant
 def test_migrate_ran_once_and_exited_cleanly(stack: ComposeStack) -> None:
     """The one-shot `migrate` service exited 0 before the app started."""
     assert stack.exit_code("migrate") == 0
+
+
+def test_smoke_script_passes_on_a_fresh_checkout(
+    docker: str,
+    renderer: Renderer,
+    preset: Variant,
+    standin_images: frozenset[str],
+    tmp_path: Path,
+) -> None:
+    """The generated CI's docker job, `scripts/smoke.sh`, passes on a checkout without `.env`."""
+    del standin_images  # the images the script builds from and starts must be at hand
+    require("curl", hint="apt-get install curl")
+    checkout = tmp_path / "checkout"
+    ignored = shutil.ignore_patterns(".env", ".venv", "*_cache", ".coverage", "data")
+    shutil.copytree(renderer.project(preset.answers), checkout, ignore=ignored)
+    image = f"{unique(preset.id)}:smoke"
+    ports = {name: str(free_port()) for name in ("HTTP_PORT", "APP_PORT", "SMOKE_PORT")}
+    env = clean_env(
+        **BUILD_ENV,
+        **ports,
+        APP_IMAGE=image,
+        COMPOSE_PROJECT_NAME=unique(preset.id).replace("-", ""),
+    )
+    started = time.monotonic()
+    try:
+        result = run(shlex.split(SMOKE_COMMAND), cwd=checkout, env=env, timeout=1200)
+    finally:
+        subprocess_quiet(docker, "image", "rm", "--force", image)
+    report.record(f"smoke {preset.id}", passed_in_s=round(time.monotonic() - started))
+    assert result.stdout.rstrip().endswith("--- smoke test passed")
+    front = ports["HTTP_PORT" if preset.answers["use_nginx"] else "APP_PORT"]
+    assert f'GET http://127.0.0.1:{front}/healthz/ready\n{{"status":"ready"}}' in result.stdout

@@ -7,7 +7,7 @@ Each build is labelled with a hash of its recipe and skipped while a tag carries
 A tag without that label is a real image pulled earlier, and is left alone.
 
 With TASKAPI_REAL_IMAGES=1 (set by workflows that reach Docker Hub) nothing is built: the real
-images are pulled instead.
+images are pulled instead, the Alpine Python images too (they have no stand-in).
 """
 
 from __future__ import annotations
@@ -62,6 +62,16 @@ def python_tag(version: str) -> str:
     return f"python:{version}-slim-bookworm"
 
 
+def base_tag(version: str, docker_base: str) -> str:
+    """The official image a rendered Dockerfile starts from, for its `docker_base` answer."""
+    return python_tag(version) if docker_base == "slim" else f"python:{version}-alpine"
+
+
+def real_images() -> bool:
+    """Whether the official images are pulled (TASKAPI_REAL_IMAGES) rather than stood in for."""
+    return bool(os.environ.get(REAL_IMAGES))
+
+
 def unavailable(reason: str) -> None:
     """Fail in CI, which must run every test; elsewhere skip with `reason`."""
     if os.environ.get("CI"):
@@ -93,10 +103,12 @@ def build_standins(python_versions: Iterable[str]) -> frozenset[str]:
     docker = docker_engine()
     python_tags = {version: python_tag(version) for version in python_versions}
     service_tags = [tag for tags in SERVICE_TAGS.values() for tag in tags]
-    if os.environ.get(REAL_IMAGES):
-        for tag in [*python_tags.values(), *service_tags]:
+    if real_images():
+        alpine_tags = [base_tag(version, "alpine") for version in python_tags]
+        pulled = [*python_tags.values(), *alpine_tags, *service_tags]
+        for tag in pulled:
             run([docker, "pull", "--quiet", tag], Path.cwd(), timeout=600)
-        return frozenset([*python_tags.values(), *service_tags])
+        return frozenset(pulled)
     with _build_lock():
         base = _base_image(docker)
         for recipe, tags in SERVICE_TAGS.items():

@@ -48,14 +48,29 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         "gunicorn.conf.py",
         "tests/conftest.py",
         "tests/test_tasks.py",
+        ".pre-commit-config.yaml",
+        "scripts/smoke.sh",
     ]
     expected = dict.fromkeys(always, True)
     expected["tests/test_db_postgresql.py"] = answers.get("database", "postgresql") == "postgresql"
     expected["nginx/nginx.conf"] = expected["nginx/tls.conf"] = answers.get("use_nginx", True)
+    kubernetes = answers.get("use_kubernetes", False)
+    k8s = "deploy/k8s"
+    for path in (
+        "docs/kubernetes.md",
+        f"{k8s}/base/kustomization.yaml",
+        f"{k8s}/base/config/kustomization.yaml",
+        f"{k8s}/base/app/deployment.yaml",
+        f"{k8s}/base/migrate/job.yaml",
+        f"{k8s}/overlays/production/kustomization.yaml",
+        f"{k8s}/overlays/production/config/secrets.env.example",
+        f"{k8s}/overlays/production/migrate/kustomization.yaml",
+    ):
+        expected[path] = kubernetes
     return expected
 
 
 def expected_shell_scripts(answers: Answers) -> list[str]:
     """The shell scripts `answers` render, sorted: each one must pass shellcheck."""
-    del answers  # no answer renders a script yet
-    return []
+    del answers  # every variant renders the same scripts
+    return ["scripts/smoke.sh"]

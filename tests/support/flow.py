@@ -149,6 +149,20 @@ class ApiFlow:
         remaining = self.request("GET", "/api/v1/tasks", headers=owner.headers).json()
         assert [t["title"] for t in remaining["items"]] == ["Write notes"]
 
+    def check_task_stats_follow_changes(self) -> None:
+        """`/tasks/stats` counts the user's tasks, and a new task is counted at once."""
+        user = self.register("stats")
+        first = self.request("GET", "/api/v1/tasks/stats", headers=user.headers)
+        assert first.status_code == httpx.codes.OK, first.text
+        assert first.json()["total"] == 0
+        again = self.request("GET", "/api/v1/tasks/stats", headers=user.headers)
+        assert again.json() == first.json()
+        body = {"title": "Counted", "priority": "high"}
+        assert self.request("POST", "/api/v1/tasks", json=body, headers=user.headers).is_success
+        after = self.request("GET", "/api/v1/tasks/stats", headers=user.headers).json()
+        assert after["total"] == 1
+        assert after["by_priority"]["high"] == 1
+
     def check_security_headers(self) -> None:
         """Responses carry the security headers."""
         headers = self.request("GET", "/healthz/live").headers

@@ -231,6 +231,14 @@ class RedisServer:
         self.process = subprocess.Popen(command)
         wait_until(lambda: port_open(self.port), timeout=15, what="redis-server", log=self.log)
 
+    def scan_keys(self) -> list[str]:
+        """Every key in the server's database 0 (through redis-cli)."""
+        cli = require("redis-cli", hint="apt-get install redis-tools")
+        shown = subprocess.run(
+            [cli, "-p", str(self.port), "--scan"], capture_output=True, text=True, check=True
+        )
+        return shown.stdout.split()
+
     def stop(self) -> None:
         """Stop the server by the pid this object started."""
         if self.process is not None and self.process.poll() is None:

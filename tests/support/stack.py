@@ -55,6 +55,8 @@ def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[s
         GUNICORN_FORWARDED_ALLOW_IPS="127.0.0.1",
         GUNICORN_CONTROL_SOCKET=str(workdir / "gunicorn.ctl"),
         DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'service.db'}",
+        # One test client makes every request: only the login limit is under test here.
+        RATE_LIMIT_DEFAULT="100000/minute",
     )
     del project, answers
     return env

@@ -8,9 +8,11 @@ import json
 import logging
 import secrets
 from functools import lru_cache
+from ipaddress import ip_network
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,21 @@ _DRIVERS = {
 
 # Lists come from the environment as `a,b,c`: NoDecode stops pydantic-settings parsing them as JSON.
 CommaSeparated = Annotated[list[str], NoDecode]
+# Addresses and networks, e.g. `10.0.0.0/8,192.168.1.7`: a bare address is a network of one.
+Networks = Annotated[list[IPvAnyNetwork], NoDecode]
+
+# Who may read /metrics by default: this host and the private networks (a compose or cluster
+# network, a scraper next to the service); the public Internet may not.
+LOCAL_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+
+MEBIBYTE = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -79,7 +96,27 @@ class Settings(BaseSettings):
 
     HEALTH_CHECK_TIMEOUT: float = Field(default=2.0, gt=0)
 
-    @field_validator("ALLOWED_HOSTS", "CORS_ORIGINS", mode="before")
+    # Requests: body size, compression, rate limits, and the proxies whose X-Forwarded-For counts.
+    MAX_BODY_SIZE: int = Field(default=MEBIBYTE, ge=1)
+    GZIP_ENABLED: bool = True
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_DEFAULT: str = "100/minute"
+    RATE_LIMIT_LOGIN: str = "5/minute"
+    TRUSTED_PROXIES: Networks = []
+
+    # Used by the optional features, when the service was generated with them.
+    REDIS_URL: str | None = None
+    REDIS_TIMEOUT: float = Field(default=1.0, gt=0)
+    CACHE_TTL_SECONDS: int = Field(default=60, ge=1)
+    METRICS_ALLOWED_IPS: Networks = Field(
+        default_factory=lambda: [ip_network(network) for network in LOCAL_NETWORKS]
+    )
+    SENTRY_DSN: SecretStr | None = None
+    SENTRY_TRACES_SAMPLE_RATE: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator(
+        "ALLOWED_HOSTS", "CORS_ORIGINS", "TRUSTED_PROXIES", "METRICS_ALLOWED_IPS", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         """Accept `a,b,c` (and a JSON array) for the list variables."""
@@ -88,6 +125,23 @@ class Settings(BaseSettings):
         if value.lstrip().startswith("["):
             return json.loads(value)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        """Accept one limit in the notation of `limits`: `5/minute`, `100 per hour`, `2/second`."""
+        try:
+            parse(value)
+        except ValueError as exc:
+            msg = 'must look like "5/minute" or "100 per hour"'
+            raise ValueError(msg) from exc
+        return value
+
+    @field_validator("REDIS_URL", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Treat `REDIS_URL=` (empty) as unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

@@ -1,0 +1,330 @@
+"""`copier update` moves a project to the next release without losing the team's work.
+
+Each preset is copied from a throwaway `v0.1.0`, edited as a team would, committed and updated
+to a `v0.2.0` that adds a setting, changes a header and a README line, adds a guide and renames
+a page (with the migration that carries the team's edits along). See docs/updating.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import TYPE_CHECKING
+
+import pytest
+from copier.errors import UnsafeTemplateError
+
+import copier
+from tests.support.tools import clean_env, python_for, run
+from tests.support.update import (
+    DATABASE,
+    DATABASE_BYTES,
+    DELETED,
+    FIRST,
+    NEW_GUIDE,
+    NEW_NAME,
+    NEW_SETTING,
+    NEW_SETTING_EXAMPLE,
+    OLD_NAME,
+    SECOND,
+    TEMPLATE_DOCS_LINE,
+    TEMPLATE_REFERRER,
+    USER_DEPLOY_HEADING,
+    USER_DESCRIPTION,
+    USER_DOCS_LINE,
+    USER_INCLUDE,
+    USER_POOL_SIZE,
+    USER_REFERRER,
+    USER_ROUTES,
+    Project,
+    Updated,
+    UpdatedProjects,
+    conflict,
+    copy_project,
+    edit_as_user,
+    git,
+    make_template_repo,
+    render,
+    snapshot,
+    template_settings,
+)
+from tests.support.variants import ROOT, Variant, presets
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PRESETS = presets()
+BY_ID = {variant.id: variant for variant in PRESETS}
+#: The one rendered file that differs between renders: its secrets are generated.
+ENV = frozenset({".env"})
+JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+#: Copier's filters and globals whose value changes from one render to the next.
+UNSTABLE = re.compile(r"\b(random|ans_random|shuffle|strftime|now|make_secret|to_uuid)\b")
+
+
+def per_preset() -> list[object]:
+    """One parameter per preset, each kept on one xdist worker."""
+    return [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in PRESETS]
+
+
+def one_preset(name: str) -> object:
+    """The preset `name` as the only parameter, on its preset's xdist worker."""
+    return pytest.param(BY_ID[name], id=name, marks=pytest.mark.xdist_group(name))
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This template's working tree as `v0.1.0`, with a `v0.2.0` that renames a page."""
+    return make_template_repo(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def updated_projects(
+    template_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> UpdatedProjects:
+    """The presets' updated projects, each made on first use."""
+    return UpdatedProjects(template_repo, tmp_path_factory.mktemp("updated"))
+
+
+@pytest.fixture(params=per_preset())
+def updated(request: pytest.FixtureRequest, updated_projects: UpdatedProjects) -> Updated:
+    """The preset's project, after `copier update --trust --conflict inline --vcs-ref v0.2.0`."""
+    variant: Variant = request.param
+    return updated_projects.get(variant)
+
+
+def test_update_brings_the_new_release(updated: Updated) -> None:
+    """The new setting, the new guide and the renamed page arrive."""
+    project = updated.project
+    config = project.read(f"src/{project.package}/core/config.py")
+    assert NEW_SETTING in config.splitlines()
+    assert (project.path / NEW_GUIDE).is_file()
+    assert (project.path / NEW_NAME).is_file()
+    assert not (project.path / OLD_NAME).exists()
+
+
+def test_update_keeps_the_teams_own_changes(updated: Updated) -> None:
+    """A new router and its registration, a README line and a changed default all survive."""
+    project = updated.project
+    package = f"src/{project.package}"
+    assert project.read(f"{package}/api/routes/projects.py") == USER_ROUTES
+    # The release leaves router.py alone, so it is exactly as the team committed it.
+    router = project.read(f"{package}/api/router.py")
+    assert router == git("show", f"HEAD:{package}/api/router.py", cwd=project.path)
+    assert router.splitlines()[-1] == USER_INCLUDE
+    assert USER_DESCRIPTION in project.read("README.md").splitlines()
+    assert f"    {USER_POOL_SIZE}" in project.read(f"{package}/core/config.py").splitlines()
+
+
+def test_a_deleted_file_stays_deleted(updated: Updated) -> None:
+    """`.env.example` was deleted by the team; the release changed it, and it is not back."""
+    assert not (updated.project.path / DELETED).exists()
+
+
+def test_the_migration_carries_edits_of_a_renamed_page(updated: Updated) -> None:
+    """The team's heading in docs/deployment.md is in docs/deploying.md, beside the template's."""
+    page = updated.project.read(NEW_NAME)
+    assert conflict(USER_DEPLOY_HEADING, "## Start it") in page
+
+
+def test_overlapping_edits_become_inline_conflicts(updated: Updated) -> None:
+    """A line both sides changed holds both versions between markers, never just one of them."""
+    project = updated.project
+    assert conflict(USER_DOCS_LINE, TEMPLATE_DOCS_LINE) in project.read("README.md")
+    expected = {"README.md", NEW_NAME}
+    if project.answers["use_nginx"]:
+        assert conflict(USER_REFERRER, TEMPLATE_REFERRER) in project.read("nginx/nginx.conf")
+        expected.add("nginx/nginx.conf")
+    assert project.unmerged() == expected
+
+
+def test_conflict_markers_fail_git_diff_check(updated: Updated) -> None:
+    """`git diff HEAD --check` refuses the update until every conflict is resolved."""
+    project = updated.project
+    result = project.diff_check()
+    flagged = set(re.findall(r"^(.+?):\d+: leftover conflict marker$", result.stdout, re.MULTILINE))
+    assert result.returncode != 0
+    assert flagged == project.unmerged()
+
+
+def test_env_and_local_data_are_untouched(updated: Updated) -> None:
+    """`.env` (its generated secrets) and the SQLite data stay byte for byte the same."""
+    project = updated.project
+    assert (project.path / ".env").read_bytes() == updated.env_before
+    assert (project.path / DATABASE).read_bytes() == DATABASE_BYTES
+
+
+def test_answers_file_names_the_new_release(updated: Updated) -> None:
+    """The answers file records v0.2.0 and the same answers."""
+    recorded = updated.project.recorded()
+    assert recorded["_commit"] == SECOND
+    assert {k: recorded[k] for k in updated.project.answers} == updated.project.answers
+
+
+@pytest.mark.parametrize("variant", [one_preset("minimal")])
+def test_an_update_through_a_migration_needs_trust(
+    variant: Variant, template_repo: Path, tmp_path: Path
+) -> None:
+    """Without `--trust`, an update that would run a migration is refused and changes nothing."""
+    project = copy_project(template_repo, tmp_path / "project", variant.answers)
+    with pytest.raises(UnsafeTemplateError):
+        project.update(SECOND, trust=False)
+    assert git("status", "--porcelain", cwd=project.path) == ""
+    assert project.recorded()["_commit"] == FIRST
+
+
+@pytest.mark.parametrize("variant", [one_preset("minimal")])
+def test_without_the_migration_a_renamed_page_loses_the_edits(
+    variant: Variant, tmp_path: Path
+) -> None:
+    """Why releases that rename ship a migration: copier alone drops the team's edited page."""
+    template = make_template_repo(tmp_path / "template", with_migration=False)
+    project = copy_project(template, tmp_path / "project", variant.answers)
+    edit_as_user(project)
+    project.update(SECOND, trust=False)
+    assert not (project.path / OLD_NAME).exists()
+    assert USER_DEPLOY_HEADING not in project.read(NEW_NAME)
+    assert USER_DEPLOY_HEADING in git("show", f"HEAD:{OLD_NAME}", cwd=project.path)
+
+
+@pytest.mark.parametrize("variant", [one_preset("default")])
+def test_rej_mode_leaves_the_teams_lines_in_rej_files(
+    variant: Variant, template_repo: Path, tmp_path: Path
+) -> None:
+    """With `--conflict rej`, the file takes the template's line and the team's goes to a .rej."""
+    project = copy_project(template_repo, tmp_path / "project", variant.answers)
+    edit_as_user(project)
+    project.update(SECOND, conflict="rej")
+    rejected = {p.relative_to(project.path).as_posix() for p in project.path.rglob("*.rej")}
+    assert rejected == {"README.md.rej", "nginx/nginx.conf.rej", f"{NEW_NAME}.rej"}
+    assert TEMPLATE_REFERRER in project.read("nginx/nginx.conf").splitlines()
+    assert f"+{USER_REFERRER}" in project.read("nginx/nginx.conf.rej").splitlines()
+    assert project.unmerged() == set()
+    ignored = git("status", "--short", "--ignored", "--", "*.rej", cwd=project.path)
+    assert sorted(ignored.splitlines()) == sorted(f"!! {name}" for name in rejected)
+
+
+@pytest.mark.parametrize("variant", per_preset())
+def test_recopy_rerenders_and_keeps_answers_and_env(
+    variant: Variant, template_repo: Path, tmp_path: Path
+) -> None:
+    """`copier recopy` renders v0.2.0 afresh: answers and `.env` kept, template files reset."""
+    project = copy_project(template_repo, tmp_path / "project", variant.answers)
+    edit_as_user(project)
+    env_before = (project.path / ".env").read_bytes()
+    project.recopy(SECOND)
+    recorded = project.recorded()
+    assert recorded["_commit"] == SECOND
+    assert {k: recorded[k] for k in variant.answers} == variant.answers
+    assert (project.path / ".env").read_bytes() == env_before
+    # The team's edits to template files are replaced, without conflicts: `git diff` has them.
+    readme = project.read("README.md").splitlines()
+    assert USER_DESCRIPTION not in readme
+    assert TEMPLATE_DOCS_LINE in readme
+    assert USER_INCLUDE not in project.read(f"src/{project.package}/api/router.py")
+    assert project.unmerged() == set()
+    assert project.diff_check().returncode == 0
+    assert f"-{USER_DESCRIPTION}" in git("diff", "--", "README.md", cwd=project.path).splitlines()
+    # Files the template does not render stay; a deleted file comes back; no migration runs.
+    assert project.read(f"src/{project.package}/api/routes/projects.py") == USER_ROUTES
+    assert NEW_SETTING_EXAMPLE in project.read(DELETED).splitlines()
+    assert (project.path / OLD_NAME).is_file()
+    assert (project.path / NEW_NAME).is_file()
+
+
+@pytest.mark.parametrize("variant", [one_preset("default")])
+def test_check_update_reports_a_newer_release(
+    variant: Variant, template_repo: Path, updated_projects: UpdatedProjects, tmp_path: Path
+) -> None:
+    """`copier check-update` names v0.2.0 (exit 2 with --quiet) until the project has it."""
+    behind = copy_project(template_repo, tmp_path / "project", variant.answers)
+    report = json.loads(behind.check_update("--output-format", "json").stdout)
+    assert report == {
+        "update_available": True,
+        "current_version": "0.1.0",
+        "latest_version": "0.2.0",
+    }
+    assert behind.check_update("--quiet").returncode == 2
+    assert updated_projects.get(variant).project.check_update("--quiet").returncode == 0
+
+
+@pytest.mark.parametrize("variant", per_preset())
+def test_renders_are_reproducible(variant: Variant, template_repo: Path, tmp_path: Path) -> None:
+    """Two renders of the same answers are identical but for `.env`: no dates, no random values."""
+    first = snapshot(render(template_repo, tmp_path / "first", variant.answers), skip=ENV)
+    second = snapshot(render(template_repo, tmp_path / "second", variant.answers), skip=ENV)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_only_env_renders_random_or_time_dependent_values() -> None:
+    """No Jinja tag outside `.env.jinja` draws a random value or reads the clock."""
+    sources = [p for p in (ROOT / "template").rglob("*") if p.is_file() and p.name != ".env.jinja"]
+    offending = [
+        f"{path.relative_to(ROOT)}: {tag}"
+        for path in sources
+        for text in (
+            str(path.relative_to(ROOT)),
+            path.read_text() if path.suffix == ".jinja" else "",
+        )
+        for tag in JINJA_TAG.findall(text)
+        if UNSTABLE.search(tag)
+    ]
+    assert offending == []
+
+
+@pytest.fixture(scope="module", params=[one_preset("minimal")])
+def with_redis(
+    request: pytest.FixtureRequest, template_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Project:
+    """The minimal preset, updated with `copier update --defaults --data use_redis=true`."""
+    variant: Variant = request.param
+    assert variant.answers["use_redis"] is False
+    project = copy_project(
+        template_repo, tmp_path_factory.mktemp("redis") / "project", variant.answers
+    )
+    project.update(copier.VcsRef.CURRENT, data={"use_redis": True}, trust=False)
+    return project
+
+
+def test_changing_an_answer_adds_its_files_and_locks_them(with_redis: Project) -> None:
+    """use_redis=true adds the Redis feature, its tests and its locked dependency."""
+    package = f"src/{with_redis.package}"
+    for name in (f"{package}/features/redis.py", "tests/test_redis.py", "tests/redis_fixtures.py"):
+        assert (with_redis.path / name).is_file(), name
+    recorded = with_redis.recorded()
+    assert (recorded["use_redis"], recorded["_commit"]) == (True, FIRST)
+    assert 'name = "redis"' in with_redis.read("uv.lock").splitlines()
+    python = python_for(with_redis.answers["python_version"])
+    run(["uv", "lock", "--check", "--offline", "--python", python], cwd=with_redis.path)
+
+
+@pytest.mark.slow
+def test_after_changing_an_answer_the_project_passes_its_checks(
+    with_redis: Project, tmp_path: Path
+) -> None:
+    """The updated project installs from its lock and passes its lint, types and tests."""
+    cwd = with_redis.path
+    python = python_for(with_redis.answers["python_version"])
+    run(["uv", "sync", "--locked", "--python", python], cwd=cwd)
+    run(["uv", "run", "--no-sync", "ruff", "check", "."], cwd=cwd)
+    run(["uv", "run", "--no-sync", "ruff", "format", "--check", "."], cwd=cwd)
+    env = clean_env(MYPY_CACHE_DIR=str(tmp_path / "mypy-cache"))
+    run(["uv", "run", "--no-sync", "mypy", "--strict"], cwd=cwd, env=env)
+    run(["uv", "run", "--no-sync", "pytest", "--cov", "-q", "-p", "no:cacheprovider"], cwd=cwd)
+
+
+def test_message_after_update_names_the_follow_ups() -> None:
+    """The message after an update says how to find conflicts and what to run next."""
+    message = str(template_settings()["_message_after_update"])
+    for step in ("git diff", "<<<<<<<", "*.rej", "uv sync --locked", "alembic upgrade head"):
+        assert step in message, step
+
+
+def test_changelog_describes_the_version_in_pyproject() -> None:
+    """The newest release in CHANGELOG.md is the version pyproject.toml declares."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.MULTILINE)
+    assert releases[:1] == [version]
