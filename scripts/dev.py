@@ -68,7 +68,20 @@ def test(*pytest_args: str) -> int:
     """Install this repo's dev environment and run every test tier."""
     subprocess.run([uv(), "sync", "--locked"], cwd=ROOT, check=True)
     command = [uv(), "run", "--no-sync", "pytest", "-n", "auto", "--dist", "loadgroup"]
-    return subprocess.run([*command, *pytest_args], cwd=ROOT, check=False).returncode
+    result = subprocess.run([*command, *pytest_args], cwd=ROOT, env=env_with_uv(), check=False)
+    return result.returncode
+
+
+def env_with_uv() -> dict[str, str]:
+    """This environment, with `uv` on PATH: the tests run it by name in each rendered project."""
+    if shutil.which("uv"):
+        return dict(os.environ)
+    shims = TOOLS / "shims"
+    shims.mkdir(parents=True, exist_ok=True)
+    link = shims / "uv"
+    if not link.exists():
+        link.symlink_to(uv())
+    return os.environ | {"PATH": os.pathsep.join([str(shims), os.environ.get("PATH", "")])}
 
 
 def presets() -> int:
