@@ -2,6 +2,7 @@
 
     python3 scripts/dev.py quickstart [DEST] [PORT]  render the default preset, serve it on SQLite
     python3 scripts/dev.py test [PYTEST ARGS]  run the whole test suite
+    python3 scripts/dev.py bench [ARGS]        run the benchmarks and check their budgets
     python3 scripts/dev.py presets             print the preset names as a JSON list (CI's matrix)
 
 uv is used when it is on PATH; otherwise it is installed once into `.tools/` (git-ignored).
@@ -72,6 +73,13 @@ def test(*pytest_args: str) -> int:
     return result.returncode
 
 
+def bench(*args: str) -> int:
+    """Install this repo's dev environment and run the benchmark harness (bench/)."""
+    subprocess.run([uv(), "sync", "--locked"], cwd=ROOT, check=True)
+    command = [uv(), "run", "--no-sync", "python", "-m", "bench", *args]
+    return subprocess.run(command, cwd=ROOT, env=env_with_uv(), check=False).returncode
+
+
 def env_with_uv() -> dict[str, str]:
     """This environment, with `uv` on PATH: the tests run it by name in each rendered project."""
     if shutil.which("uv"):
@@ -95,6 +103,7 @@ def main(argv: list[str]) -> int:
     commands: dict[str, Callable[..., int]] = {
         "quickstart": quickstart,
         "test": test,
+        "bench": bench,
         "presets": presets,
     }
     if not argv or argv[0] not in commands:

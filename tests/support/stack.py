@@ -55,6 +55,7 @@ def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[s
         GUNICORN_FORWARDED_ALLOW_IPS="127.0.0.1",
         GUNICORN_CONTROL_SOCKET=str(workdir / "gunicorn.ctl"),
         DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'service.db'}",
+        PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"),
         # One test client makes every request: only the login limit is under test here.
         RATE_LIMIT_DEFAULT="100000/minute",
     )
@@ -63,11 +64,16 @@ def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[s
 
 
 @contextlib.contextmanager
-def running_stack(project: Path, answers: dict[str, Any]) -> Iterator[Stack]:
-    """Start the project's backing services, migrate, then serve it with gunicorn (and nginx)."""
+def running_stack(
+    project: Path, answers: dict[str, Any], *, settings: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start the project's backing services, migrate, then serve it with gunicorn (and nginx).
+
+    `settings` are environment variables of the service on top of `service_env`'s.
+    """
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="taskapi-run-")))
-        env = service_env(project, answers, workdir)
+        env = service_env(project, answers, workdir) | (settings or {})
         database = cache = None
         if answers["database"] == "postgresql":
             database = stack.enter_context(postgres())
@@ -80,7 +86,7 @@ def running_stack(project: Path, answers: dict[str, Any]) -> Iterator[Stack]:
         app_port = free_port()
         env["GUNICORN_BIND"] = f"127.0.0.1:{app_port}"
         log = workdir / "service.log"
-        gunicorn = stack.enter_context(_gunicorn(project, env, log))
+        server = stack.enter_context(gunicorn(project, env, log))
         wait_until(lambda: port_open(app_port), timeout=60, what="gunicorn", log=log)
         app_url = f"http://127.0.0.1:{app_port}"
 
@@ -91,18 +97,29 @@ def running_stack(project: Path, answers: dict[str, Any]) -> Iterator[Stack]:
             listen = free_port()
             config = nginx_test_config(project, nginx_dir, ports=(listen, app_port))
             base_url = stack.enter_context(running_nginx(require_tool("nginx"), config, listen))
-        yield Stack(base_url, app_url, env, log, gunicorn, database, cache)
+        yield Stack(base_url, app_url, env, log, server, database, cache)
 
 
 @contextlib.contextmanager
-def _gunicorn(project: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """gunicorn (the master itself, not a wrapper) with the rendered config, output in `log`."""
+def gunicorn(
+    project: Path,
+    env: dict[str, str],
+    log: Path,
+    *,
+    app: str | None = None,
+    cwd: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn (the master itself, not a wrapper) with the rendered config, output in `log`.
+
+    It serves the project's app, or `app` imported from `cwd` under the same config.
+    """
     package = next(p.name for p in (project / "src").iterdir() if (p / "main.py").exists())
-    gunicorn = str(project / ".venv" / "bin" / "gunicorn")
-    command = [gunicorn, "-c", "gunicorn.conf.py", f"{package}.main:app"]
+    executable = str(project / ".venv" / "bin" / "gunicorn")
+    config = str(project / "gunicorn.conf.py")
+    command = [executable, "-c", config, app or f"{package}.main:app"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=cwd or project, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
         yield process
