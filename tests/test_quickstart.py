@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.support.services import free_port
+from tests.support.services import free_port, port_open, wait_until
 from tests.support.tools import clean_env, python_for
 from tests.support.variants import ROOT, defaults
 
@@ -32,8 +33,14 @@ def test_readme_quickstart_serves_health(tmp_path: Path) -> None:
     env = clean_env(UV_PYTHON=python_for(defaults()["python_version"]))
     command = [sys.executable, "scripts/dev.py", "quickstart", str(tmp_path / "taskapi"), str(port)]
     with log.open("w") as output:
+        # A session of its own: Ctrl-C reaches the whole group (dev.py, uv, uvicorn), as in a shell.
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         body = poll_health(f"http://127.0.0.1:{port}/health", process, timeout=300)
@@ -41,10 +48,30 @@ def test_readme_quickstart_serves_health(tmp_path: Path) -> None:
         print(log.read_text())  # noqa: T201 - the quickstart's own output explains the failure
         raise
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        stop_group(process)
+    assert not port_open(port), "the server outlived Ctrl-C"
     assert body["status"] == "ok", log.read_text()
     assert body["checks"] == {"database": {"status": "ok", "latency_ms": body_latency(body)}}
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Press Ctrl-C on the quickstart's process group; kill the group if it lingers."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+        wait_until(lambda: not group_alive(process.pid), timeout=30, what="Ctrl-C", log=None)
+    finally:
+        if group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of the group `group` is still running."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def body_latency(body: dict[str, Any]) -> object:
