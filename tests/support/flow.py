@@ -30,6 +30,8 @@ class ApiFlow:
     base_url: str
     request_ids: list[str] = field(default_factory=list)
     refused_ids: list[str] = field(default_factory=list)
+    #: Requests that got no answer (refused connection, time-out): they may or may not be logged.
+    unanswered_ids: list[str] = field(default_factory=list)
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -41,10 +43,30 @@ class ApiFlow:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:  # noqa: ANN401
         """Send a request with a fresh X-Request-ID and remember the id."""
+        return self.send(self.client, method, path, **kwargs)
+
+    def fresh(self, method: str, url: str, **kwargs: Any) -> httpx.Response:  # noqa: ANN401
+        """Send a request to `url` on a new connection (any worker may take it), as `request`."""
+        with httpx.Client(timeout=10.0) as client:
+            return self.send(client, method, url, **kwargs)
+
+    def send(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str,
+        **kwargs: Any,  # noqa: ANN401
+    ) -> httpx.Response:
+        """Send a request on `client` with a fresh X-Request-ID and remember the id."""
         request_id = secrets.token_hex(16)
         headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
-        response = self.client.request(method, path, headers=headers, **kwargs)
+        # Remembered before sending: a request that times out here may still reach the app.
         self.request_ids.append(request_id)
+        try:
+            response = client.request(method, url, headers=headers, **kwargs)
+        except httpx.TransportError:
+            self.unanswered_ids.append(request_id)
+            raise
         if response.headers.get("x-request-id") != request_id:
             # Only a proxy's refusal may come back without the app's echo of the id.
             assert response.status_code == httpx.codes.TOO_MANY_REQUESTS, response.headers
