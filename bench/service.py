@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from bench.wrk import HERE, Load, Sample, run_wrk
-from tests.support.services import free_port, port_open, wait_until
+from tests.support.services import free_port, wait_until
 from tests.support.stack import gunicorn, running_stack
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ def measure_service(
             writer = _user(client, "writer")
         live: list[Sample] = []
         bare: list[Sample] = []
+        warm_up = dataclasses.replace(load, seconds=2)
+        run_wrk(f"{bare_url}/health", warm_up)  # both workers of each server answer at full speed
+        run_wrk(f"{api}/healthz/live", warm_up)
         for _ in range(rounds):  # A/B/A/B: drift on a noisy machine hits both alike
             bare.append(run_wrk(f"{bare_url}/health", load))
             live.append(run_wrk(f"{api}/healthz/live", load))
@@ -112,8 +115,17 @@ def bare_app(project: Path, env: dict[str, str]) -> Iterator[str]:
         }
         log = Path(workdir, "bare.log")
         with gunicorn(project, bare_env, log, app="bench.bare_app:app", cwd=HERE.parent):
-            wait_until(lambda: port_open(port), timeout=60, what="bare gunicorn", log=log)
-            yield f"http://127.0.0.1:{port}"
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: _answers(f"{url}/health"), timeout=60, what="bare gunicorn", log=log)
+            yield url
+
+
+def _answers(url: str) -> bool:
+    """Whether `url` answers 200 (a worker has booted, not only the master's socket)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == httpx.codes.OK
+    except httpx.TransportError:
+        return False
 
 
 def _user(client: httpx.Client, name: str) -> str:
