@@ -322,6 +322,15 @@ def test_message_after_update_names_the_follow_ups() -> None:
         assert step in message, step
 
 
+def test_message_after_copy_migrates_before_serving() -> None:
+    """The next steps after a copy install, create the tables, then serve, in that order."""
+    message = str(template_settings()["_message_after_copy"])
+    steps = ["uv sync --locked", "uv run alembic upgrade head", "uv run fastapi dev"]
+    positions = [message.find(step) for step in steps]
+    assert -1 not in positions, message
+    assert positions == sorted(positions)
+
+
 def test_changelog_describes_the_version_in_pyproject() -> None:
     """The newest release in CHANGELOG.md is the version pyproject.toml declares."""
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
