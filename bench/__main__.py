@@ -113,7 +113,7 @@ def _table(results: dict[str, Any], image: ImageFigures | None) -> str:
     if image:
         rows.append(("image size (added over base)", f"{image.size_mb} MB ({image.added_mb} MB)"))
         rows.append(
-            ("cold build / warm rebuild", f"{image.cold_build_s} s / {image.warm_rebuild_s} s")
+            ("first build / warm rebuild", f"{image.first_build_s} s / {image.warm_rebuild_s} s")
         )
         rows.append(("dependency layer reused", "yes" if image.dependency_layer_reused else "no"))
     return "\n".join(f"| {a} | {b} |" for a, b in rows)

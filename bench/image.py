@@ -25,7 +25,7 @@ class ImageFigures:
     size_mb: float
     base_mb: float
     added_mb: float
-    cold_build_s: float
+    first_build_s: float
     warm_rebuild_s: float
     dependency_layer_reused: bool
 
@@ -48,7 +48,7 @@ def measure_image(docker: str, project: Path, python_version: str) -> ImageFigur
                 size_mb=size,
                 base_mb=base,
                 added_mb=round(size - base, 1),
-                cold_build_s=cold_s,
+                first_build_s=cold_s,
                 warm_rebuild_s=warm_s,
                 dependency_layer_reused=_dependency_step_cached(output),
             )
