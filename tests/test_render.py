@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -120,3 +121,40 @@ def test_lock_file_matches_the_rendered_dependencies(project: Path, variant: Var
 def recorded_answer(project: Path, name: str) -> object:
     """One answer as the answers file records it."""
     return yaml.safe_load((project / ".copier-answers.yml").read_text())[name]
+
+
+def settings_fields(project: Path) -> set[str]:
+    """The fields of the rendered service's `Settings` class, read from its source."""
+    config = next(project.glob("src/*/core/config.py"))
+    tree = ast.parse(config.read_text())
+    settings = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    )
+    return {
+        statement.target.id
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    }
+
+
+#: Settings that only a feature reads: a render without the feature leaves them undocumented.
+FEATURE_SETTINGS = {
+    "use_redis": {"REDIS_URL", "REDIS_TIMEOUT", "CACHE_TTL_SECONDS"},
+    "use_metrics": {"METRICS_ALLOWED_IPS"},
+    "use_sentry": {"SENTRY_DSN", "SENTRY_TRACES_SAMPLE_RATE"},
+}
+
+
+def test_env_example_documents_every_setting(project: Path) -> None:
+    """Each setting the service reads appears in `.env.example`, set or commented out."""
+    example = (project / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    unused = {
+        name
+        for answer, names in FEATURE_SETTINGS.items()
+        if not recorded_answer(project, answer)
+        for name in names
+    }
+    assert settings_fields(project) - unused - documented == set()

@@ -48,12 +48,26 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         "gunicorn.conf.py",
         "tests/conftest.py",
         "tests/test_tasks.py",
+        "tests/test_access_control.py",
+        "tests/test_input_bounds.py",
+        "tests/test_middleware_stack.py",
+        "tests/test_task_queries.py",
         ".pre-commit-config.yaml",
         "scripts/smoke.sh",
     ]
     expected = dict.fromkeys(always, True)
     expected["tests/test_db_postgresql.py"] = answers.get("database", "postgresql") == "postgresql"
     expected["nginx/nginx.conf"] = expected["nginx/tls.conf"] = answers.get("use_nginx", True)
+    features = {
+        "redis": answers.get("use_redis", True),
+        "metrics": answers.get("use_metrics", True),
+        "tracing": answers.get("use_tracing", False),
+        "sentry": answers.get("use_sentry", False),
+    }
+    for feature, wanted in features.items():
+        expected[f"{package}/features/{feature}.py"] = wanted
+        expected[f"tests/test_{feature}.py"] = wanted
+    expected["tests/redis_fixtures.py"] = features["redis"]
     kubernetes = answers.get("use_kubernetes", False)
     k8s = "deploy/k8s"
     for path in (
