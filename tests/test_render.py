@@ -158,3 +158,18 @@ def test_env_example_documents_every_setting(project: Path) -> None:
         for name in names
     }
     assert settings_fields(project) - unused - documented == set()
+
+
+def test_readme_shows_both_development_servers(project: Path) -> None:
+    """The generated README runs the service with `fastapi dev` and with `uvicorn --reload`."""
+    package = recorded_answer(project, "package_name")
+    readme = (project / "README.md").read_text()
+    assert f"uv run fastapi dev src/{package}/main.py" in readme
+    assert f"uv run uvicorn {package}.main:app --reload" in readme
+
+
+def test_nginx_renders_come_with_lets_encrypt_steps(project: Path) -> None:
+    """With nginx in front, the deployment guide walks through TLS with Let's Encrypt."""
+    guide = (project / "docs" / "deployment.md").read_text()
+    has_tls_steps = "## Enable HTTPS with Let's Encrypt" in guide and "certbot certonly" in guide
+    assert has_tls_steps == recorded_answer(project, "use_nginx")
