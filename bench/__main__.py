@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bench.budgets import live_over_bare, misses
+from bench.budgets import live_over_bare, misses, stack_over_bare
 from bench.image import ImageFigures, measure_image
 from bench.render import COPIER, measure_render
 from bench.service import measure_service
@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
         "load": dataclasses.asdict(load) | {"rounds": rounds},
         "service": {name: dataclasses.asdict(f) for name, f in service.items()},
         "live_over_bare": live_over_bare(service),
+        "stack_over_bare": stack_over_bare(service),
         "render": dataclasses.asdict(render) | {"ratio": render.ratio},
         "image": dataclasses.asdict(image) if image else None,
     }
@@ -104,6 +105,7 @@ def _table(results: dict[str, Any], image: ImageFigures | None) -> str:
             )
         )
     rows.append(("(a) /healthz/live over bare FastAPI", f"{results['live_over_bare']}"))
+    rows.append(("/info/status (every middleware) over bare", f"{results['stack_over_bare']}"))
     render = results["render"]
     rows.append(
         ("render: full preset", f"{render['full_s']} s (spread {render['full_spread']:.0%})")

@@ -72,17 +72,20 @@ def measure_service(
             writer = _user(client, "writer")
         live: list[Sample] = []
         bare: list[Sample] = []
+        stack_samples: list[Sample] = []
         warm_up = dataclasses.replace(load, seconds=2)
         run_wrk(f"{bare_url}/health", warm_up)  # both workers of each server answer at full speed
         run_wrk(f"{api}/healthz/live", warm_up)
         for _ in range(rounds):  # A/B/A/B: drift on a noisy machine hits both alike
             bare.append(run_wrk(f"{bare_url}/health", load))
             live.append(run_wrk(f"{api}/healthz/live", load))
+            stack_samples.append(run_wrk(f"{api}/info/status", load))  # every middleware
         tasks = f"{api}/api/v1/tasks"
         login = json.dumps({"username": "reader", "password": PASSWORD})
         return {
             "bare_health": Figures.of(bare),
             "healthz_live": Figures.of(live),
+            "info_status": Figures.of(stack_samples),
             "list_tasks": _rounds(rounds, lambda: run_wrk(f"{tasks}?limit=20", load, token=reader)),
             "create_task": _rounds(
                 rounds, lambda: run_wrk(tasks, load, token=writer, script="post_task.lua")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
-ENDPOINTS = {"bare_health", "healthz_live", "list_tasks", "create_task", "login"}
+ENDPOINTS = {"bare_health", "healthz_live", "info_status", "list_tasks", "create_task", "login"}
 
 
 def test_harness_measures_every_endpoint_without_a_failed_request(tmp_path: Path) -> None:

@@ -92,12 +92,12 @@ def test_metrics_of_both_workers_add_up(flow: ApiFlow, stack: Stack, preset: Var
     if not preset.answers["use_metrics"]:
         assert flow.fresh("GET", f"{stack.app_url}/metrics").status_code == 404
         return
-    route = 'route="/healthz/live"'
+    route = 'route="/info/status"'
     before = metric_total(flow, stack.app_url, route)
     sent = 0
     # Fresh connections land on either worker; go on until both have counted some.
     while sent < 40 or (len(counting_workers(stack)) < 2 and sent < 1000):
-        assert flow.fresh("GET", f"{stack.app_url}/healthz/live").status_code == 200
+        assert flow.fresh("GET", f"{stack.app_url}/info/status").status_code == 200
         sent += 1
     assert len(counting_workers(stack)) == 2
     assert metric_total(flow, stack.app_url, route) - before == sent
