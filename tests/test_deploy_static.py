@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+import yaml
 
 from tests.support.deploy import (
     compose_services,
@@ -161,6 +162,24 @@ def test_compose_runs_the_services_the_answers_ask_for(project: Path, variant: V
     assert set(compose_services(project)) == expected
 
 
+def test_compose_uses_the_official_images_and_no_version_key(
+    project: Path, variant: Variant
+) -> None:
+    """The stores and the proxy are the official images; the file is Compose-spec, unversioned."""
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    images = {name: service.get("image") for name, service in compose["services"].items()}
+    official = {"db": "postgres:16-alpine", "redis": "redis:7-alpine", "nginx": "nginx:alpine"}
+    assert {n: images[n] for n in official if n in images} == {
+        n: official[n] for n in official if n in images
+    }
+    assert "version" not in compose
+    if variant.answers["use_nginx"]:
+        mounts = compose["services"]["nginx"]["volumes"]
+        config_mounts = [m for m in mounts if isinstance(m, str) and "nginx.conf" in m]
+        assert config_mounts
+        assert all(m.endswith(":ro") for m in config_mounts)
+
+
 def test_compose_starts_services_in_order(project: Path, variant: Variant) -> None:
     """The app waits for a finished migration and healthy dependencies; nginx for the app."""
     services = compose_services(project)
@@ -298,6 +317,8 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
         "add_header Content-Security-Policy $content_security_policy always;",
         "add_header Strict-Transport-Security $strict_transport_security always;",
         "keepalive 32;",
+        "client_max_body_size 1m;",
+        'add_header Referrer-Policy "no-referrer" always;',
     }
     assert expected - lines == set()
     assert "default \"default-src 'none'; frame-ancestors 'none'" in config
