@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.support.expectations import expected_files
+from tests.support.source import settings_fields as read_settings_fields
 from tests.support.tools import clean_env, run
 from tests.support.variants import ROOT, defaults, option_values, presets, questions
 
@@ -290,19 +291,7 @@ def test_variants_table_lists_what_each_answer_adds(aspect: str) -> None:
 
 def settings_fields() -> set[str]:
     """The fields of the service's `Settings` class, read from its source."""
-    tree = ast.parse((PACKAGE_DIR / "core" / "config.py").read_text())
-    settings = next(
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    return {
-        statement.target.id
-        for statement in settings.body
-        if isinstance(statement, ast.AnnAssign)
-        and isinstance(statement.target, ast.Name)
-        and statement.target.id != "model_config"
-    }
+    return read_settings_fields(PACKAGE_DIR / "core" / "config.py")
 
 
 def gunicorn_variables() -> set[str]:

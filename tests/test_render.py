@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import tomllib
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from tests.support.expectations import expected_files
+from tests.support.source import settings_fields as read_settings_fields
 from tests.support.tools import python_for, run
 from tests.support.variants import Variant, all_variants, questions
 
@@ -125,18 +125,7 @@ def recorded_answer(project: Path, name: str) -> object:
 
 def settings_fields(project: Path) -> set[str]:
     """The fields of the rendered service's `Settings` class, read from its source."""
-    config = next(project.glob("src/*/core/config.py"))
-    tree = ast.parse(config.read_text())
-    settings = next(
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    return {
-        statement.target.id
-        for statement in settings.body
-        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
-    }
+    return read_settings_fields(next(project.glob("src/*/core/config.py")))
 
 
 #: Settings that only a feature reads: a render without the feature leaves them undocumented.

@@ -1,0 +1,26 @@
+"""Facts read from the service's source code, without importing it."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def settings_fields(config: Path) -> set[str]:
+    """The fields of the `Settings` class in `config` (a `core/config.py`), read with `ast`."""
+    tree = ast.parse(config.read_text())
+    settings = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    )
+    return {
+        statement.target.id
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and statement.target.id != "model_config"
+    }
