@@ -52,6 +52,7 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         "tests/test_input_bounds.py",
         "tests/test_middleware_stack.py",
         "tests/test_task_queries.py",
+        "tests/test_services.py",
         ".pre-commit-config.yaml",
         "scripts/smoke.sh",
     ]
