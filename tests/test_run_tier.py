@@ -7,6 +7,7 @@ Debian's nginx with the rendered config, each on a free loopback port; then real
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,9 @@ def test_metrics_of_both_workers_add_up(flow: ApiFlow, stack: Stack, preset: Var
         sent += 1
     assert len(counting_workers(stack)) == 2
     assert metric_total(flow, stack.app_url, route) - before == sent
+    text = flow.fresh("GET", f"{stack.app_url}/metrics").text
+    reporting = re.findall(r'^process_resident_memory_bytes\{pid="(\d+)"\}', text, re.MULTILINE)
+    assert set(reporting) == counting_workers(stack)  # each live worker's memory, once
 
 
 def counting_workers(stack: Stack) -> set[str]:
