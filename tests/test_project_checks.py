@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.services import PostgresServer, postgres
+from tests.support.services import PostgresServer, RedisServer, postgres, redis
 from tests.support.tools import clean_env, run
 from tests.support.variants import Variant, all_variants, presets
 
@@ -69,6 +69,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway Redis server for the session (each test process runs its own)."""
+    with redis() as server:
+        yield server
+
+
 POSTGRES_PRESETS = [v for v in presets() if v.answers["database"] == "postgresql"]
 
 
@@ -77,14 +84,19 @@ POSTGRES_PRESETS = [v for v in presets() if v.answers["database"] == "postgresql
     [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in POSTGRES_PRESETS],
 )
 def test_passes_its_own_tests_on_postgresql(
-    renderer: Renderer, variant: Variant, postgres_server: PostgresServer
+    renderer: Renderer,
+    variant: Variant,
+    postgres_server: PostgresServer,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """With TEST_DATABASE_URL on a real PostgreSQL, the same suite passes."""
+    """On a real PostgreSQL (and a real Redis when it has one), as its CI runs it, it passes."""
     project = renderer.installed(variant.answers)
-    url = postgres_server.create_database(f"tests_{variant.id}")
+    env = {"TEST_DATABASE_URL": postgres_server.create_database(f"tests_{variant.id}")}
+    if variant.answers["use_redis"]:
+        env["TEST_REDIS_URL"] = request.getfixturevalue("redis_server").url
     result = run(
         ["uv", "run", "--no-sync", "pytest", "--cov", "-q", "-p", "no:cacheprovider"],
         cwd=project,
-        env=clean_env(TEST_DATABASE_URL=url),
+        env=clean_env(**env),
     )
     assert re.search(r"Required test coverage of 90(\.0)?% reached", result.stdout)
