@@ -27,12 +27,19 @@ UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
 
 
 def rendered_files(project: Path) -> list[Path]:
-    """Every file of a rendered project, outside tool caches and virtual environments."""
+    """Every file of a rendered project, outside what its tools write when other tests run them.
+
+    The project is shared by the session's tests: its checks leave caches, a virtual
+    environment, coverage data and SQLite databases behind.
+    """
     skip = {".venv", ".git", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
     return [
         path
         for path in sorted(project.rglob("*"))
-        if path.is_file() and not skip.intersection(path.relative_to(project).parts)
+        if path.is_file()
+        and not skip.intersection(path.relative_to(project).parts)
+        and not path.name.startswith(".coverage")
+        and path.suffix != ".db"
     ]
 
 
