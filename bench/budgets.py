@@ -18,8 +18,11 @@ def misses(
     service: dict[str, Figures], render: RenderTimes, image: ImageFigures | None
 ) -> list[str]:
     """Every budget the figures miss, as one line each."""
-    found = [f"{name}: {figures.failed} failed requests" for name, figures in service.items()]
-    found = [line for line, figures in zip(found, service.values(), strict=True) if figures.failed]
+    found = [
+        f"{name}: {figures.failed} failed requests"
+        for name, figures in service.items()
+        if figures.failed
+    ]
     live_ratio = live_over_bare(service)
     if live_ratio < MIN_LIVE_RATIO:
         found.append(
