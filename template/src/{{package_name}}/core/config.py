@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     DB_POOL_SIZE: int = Field(default=10, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=20, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=30.0, gt=0)
+    DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
 
     SECRET_KEY: SecretStr = SecretStr("")
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1)
