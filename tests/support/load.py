@@ -1,0 +1,106 @@
+"""Steady HTTP load from a background thread: N concurrent connections, every request recorded.
+
+The load runs until the `with` block ends. Each request becomes an `Outcome`: when it was sent
+and when it ended (monotonic seconds), and its status code or the transport error that ended it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+#: A request to send: its name (for reports), method, path and httpx keyword arguments.
+Request = tuple[str, str, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request of the load and how it ended."""
+
+    name: str
+    started: float
+    ended: float
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def server_error(self) -> bool:
+        """Whether the service answered with a 5xx."""
+        return self.status is not None and self.status >= httpx.codes.INTERNAL_SERVER_ERROR
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the service answered with a 2xx."""
+        return self.status is not None and httpx.codes.is_success(self.status)
+
+
+@dataclass
+class Load:
+    """`connections` clients, each sending `next_request(n)` in a loop on a kept-alive connection."""
+
+    base_url: str
+    next_request: Callable[[int], Request]
+    connections: int = 32
+    timeout: float = 60.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    _sent: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout + 10)
+
+    def wait_for(self, count: int, *, timeout: float = 60.0) -> None:
+        """Block until at least `count` requests have ended."""
+        deadline = time.monotonic() + timeout
+        while len(self.outcomes) < count:
+            assert time.monotonic() < deadline, f"only {len(self.outcomes)} of {count} requests"
+            time.sleep(0.05)
+
+    def failures(self) -> list[Outcome]:
+        """The requests that got a 5xx or no answer at all."""
+        return [o for o in self.outcomes if o.server_error or o.status is None]
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(
+            max_connections=self.connections, max_keepalive_connections=self.connections
+        )
+        async with httpx.AsyncClient(
+            base_url=self.base_url, limits=limits, timeout=self.timeout
+        ) as client:
+            await asyncio.gather(*(self._client(client) for _ in range(self.connections)))
+
+    async def _client(self, client: httpx.AsyncClient) -> None:
+        while not self._stop.is_set():
+            self._sent += 1
+            name, method, path, kwargs = self.next_request(self._sent)
+            started = time.monotonic()
+            try:
+                response = await client.request(method, path, **kwargs)
+            except httpx.TransportError as error:
+                outcome = Outcome(name, started, time.monotonic(), error=type(error).__name__)
+                await asyncio.sleep(0.01)  # a refused connection fails at once: do not spin
+            else:
+                outcome = Outcome(name, started, time.monotonic(), status=response.status_code)
+            self.outcomes.append(outcome)

@@ -1,0 +1,298 @@
+"""Fault tier: the PostgreSQL presets under load, losing their stores, reloaded and stopped.
+
+Real processes as in the run tier (PostgreSQL, redis-server, gunicorn with 2 workers, nginx):
+a soak of mixed load, a reload (SIGHUP) and a stop (SIGTERM) under 32 connections, and the
+database and Redis stopped and started again under the running service. The tests share one
+stack per preset and run in file order: the stop comes last.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.support import report
+from tests.support.flow import ApiFlow, User
+from tests.support.load import Load, Outcome, Request
+from tests.support.stack import Stack, running_stack
+from tests.support.variants import Variant, presets
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import httpx
+
+    from tests.support.render import Renderer
+
+pytestmark = pytest.mark.slow
+
+PRESETS = [v for v in presets() if v.id in {"default", "full"}]
+#: Seconds of mixed load in the soak (raise it for a longer soak).
+SOAK_SECONDS = float(os.environ.get("TASKAPI_SOAK_SECONDS", "60"))
+#: How much the workers' memory may grow over the soak, once warm.
+RSS_GROWTH_ALLOWED = 1.15
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(f"{v.id}-faults")) for v in PRESETS
+    ],
+)
+def preset(request: pytest.FixtureRequest) -> Variant:
+    """One PostgreSQL preset."""
+    value: Variant = request.param
+    return value
+
+
+@pytest.fixture(scope="module")
+def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
+    """The preset, rendered, installed, migrated and serving."""
+    project = renderer.installed(preset.answers)
+    with running_stack(project, preset.answers) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def flow(stack: Stack) -> Iterator[ApiFlow]:
+    """An HTTP client on the service's front door (nginx when there is one)."""
+    client = ApiFlow(stack.base_url)
+    client.wait_ready()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def credentials(flow: ApiFlow) -> tuple[User, dict[str, str]]:
+    """A user with 50 tasks, and the body that logs them in."""
+    username = f"load_{secrets.token_hex(4)}"
+    login = {"username": username, "password": "Sup3r-" + secrets.token_hex(8)}
+    body = {"email": f"{username}@example.com", **login}
+    assert flow.request("POST", "/api/v1/auth/register", json=body).status_code == 201
+    token = flow.request("POST", "/api/v1/auth/login", json=login).json()["access_token"]
+    user = User(username, token)
+    for number in range(50):
+        created = flow.request(
+            "POST", "/api/v1/tasks", json={"title": f"seed {number}"}, headers=user.headers
+        )
+        assert created.status_code == 201
+    return user, login
+
+
+def mixed_requests(user: User, login: dict[str, str]) -> Callable[[int], Request]:
+    """Reads, writes, stats and (1 in 100) logins, each login from its own client address.
+
+    Every client logs in once, well within the login limit: the load is not refused.
+    """
+
+    def next_request(n: int) -> Request:
+        auth: dict[str, Any] = {"headers": user.headers}
+        if n % 100 == 0:
+            client = f"198.18.{n // 100 // 250 % 250}.{n // 100 % 250 + 1}"
+            return ("login", "POST", "/api/v1/auth/login", {
+                "json": login, "headers": {"X-Forwarded-For": client}
+            })
+        if n % 10 < 6:
+            return ("list", "GET", "/api/v1/tasks?limit=20", auth)
+        if n % 10 < 8:
+            return ("create", "POST", "/api/v1/tasks", {"json": {"title": f"load {n}"}, **auth})
+        if n % 10 < 9:
+            return ("stats", "GET", "/api/v1/tasks/stats", auth)
+        return ("status", "GET", "/info/status", {})
+
+    return next_request
+
+
+def list_requests(user: User) -> Callable[[int], Request]:
+    """One page of the user's tasks, again and again."""
+    return lambda _n: ("list", "GET", "/api/v1/tasks?limit=20", {"headers": user.headers})
+
+
+def worker_pids(stack: Stack) -> set[int]:
+    """The pids of gunicorn's workers: the master's children."""
+    master = str(stack.gunicorn.pid)
+    pids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if fields[1] == master:
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def resident_mib(pid: int) -> float:
+    """The resident memory of process `pid`, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    msg = f"no VmRSS for pid {pid}"
+    raise AssertionError(msg)
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """Counts of the outcomes by request name and result, for assertion messages."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        key = f"{o.name} {o.status or o.error}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def wait_for_status(
+    flow: ApiFlow, path: str, status: int, *, within: float
+) -> tuple[httpx.Response, float]:
+    """Poll `path` until it answers `status`; return the answer and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        response = flow.request("GET", path)
+        elapsed = time.monotonic() - started
+        if response.status_code == status:
+            return response, elapsed
+        assert elapsed < within, f"{path} still {response.status_code} after {within:.0f}s"
+        time.sleep(0.2)
+
+
+def test_mixed_load_for_a_minute_has_no_errors_and_flat_memory(
+    stack: Stack, credentials: tuple[User, dict[str, str]], preset: Variant
+) -> None:
+    """Reads, writes and logins on 32 connections: no 5xx, no connection error, no growth."""
+    user, login = credentials
+    with Load(stack.app_url, mixed_requests(user, login)) as load:
+        load.wait_for(1000)  # warm: every worker has served every kind of request
+        workers = worker_pids(stack)
+        rss_start = {pid: resident_mib(pid) for pid in workers}
+        count_start, started = len(load.outcomes), time.monotonic()
+        time.sleep(SOAK_SECONDS)
+        rss_end = {pid: resident_mib(pid) for pid in workers}
+        count_end, seconds = len(load.outcomes), time.monotonic() - started
+    report.record(
+        f"soak {preset.id}",
+        seconds=round(seconds),
+        requests=count_end - count_start,
+        rps=round((count_end - count_start) / seconds),
+        rss_start_mib=sorted(round(v, 1) for v in rss_start.values()),
+        rss_end_mib=sorted(round(v, 1) for v in rss_end.values()),
+    )
+    assert len(workers) == 2
+    assert worker_pids(stack) == workers  # no worker died or was replaced
+    assert not load.failures(), summary(load.failures())
+    assert {o.name for o in load.outcomes} == {"login", "list", "create", "stats", "status"}
+    assert all(o.succeeded for o in load.outcomes), summary(load.outcomes)
+    assert sum(rss_end.values()) <= sum(rss_start.values()) * RSS_GROWTH_ALLOWED, (
+        rss_start,
+        rss_end,
+    )
+
+
+def test_reload_under_load_drops_no_request(
+    stack: Stack, credentials: tuple[User, dict[str, str]]
+) -> None:
+    """SIGHUP replaces both workers while 32 connections keep asking: every request succeeds."""
+    user, _ = credentials
+    old_workers = worker_pids(stack)
+    with Load(stack.app_url, list_requests(user)) as load:
+        load.wait_for(200)
+        stack.gunicorn.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while not (len(worker_pids(stack)) == 2 and worker_pids(stack).isdisjoint(old_workers)):
+            assert time.monotonic() < deadline, "the workers were not replaced within 60s"
+            time.sleep(0.1)
+        served_by_new = len(load.outcomes) + 200
+        load.wait_for(served_by_new)
+    assert stack.gunicorn.poll() is None
+    assert not load.failures(), summary(load.failures())
+    assert all(o.succeeded for o in load.outcomes), summary(load.outcomes)
+
+
+def test_database_loss_turns_readiness_503_and_heals_without_restart(
+    stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]]
+) -> None:
+    """PostgreSQL stops: readiness 503 naming it, liveness 200, API 503 fast; then it all heals."""
+    user, _ = credentials
+    assert stack.database is not None
+    workers = worker_pids(stack)
+    stack.database.stop()
+    try:
+        ready, took = wait_for_status(flow, "/healthz/ready", 503, within=10)
+        assert ready.json()["failing"] == ["database"]
+        assert flow.request("GET", "/healthz/live").status_code == 200
+        for _ in range(5):  # each worker, pooled connections or not
+            started = time.monotonic()
+            listed = flow.request("GET", "/api/v1/tasks", headers=user.headers)
+            assert listed.status_code == 503, listed.text
+            assert time.monotonic() - started < 2
+            assert listed.json()["detail"] == "The database is unavailable: retry later"
+            assert listed.headers["Retry-After"] == "5"
+    finally:
+        stack.database.start()
+    _, healed = wait_for_status(flow, "/healthz/ready", 200, within=15)
+    for _ in range(5):
+        assert flow.request("GET", "/api/v1/tasks", headers=user.headers).status_code == 200
+    assert worker_pids(stack) == workers  # healed, not restarted
+    report.record("database loss", ready_503_s=round(took, 1), ready_200_s=round(healed, 1))
+
+
+def test_redis_loss_degrades_as_documented_and_heals(
+    stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]], preset: Variant
+) -> None:
+    """Redis stops: requests still succeed (cache misses, limits fail open), readiness 503."""
+    if not preset.answers["use_redis"]:
+        pytest.fail("the PostgreSQL presets under test all use Redis")
+    assert stack.cache is not None
+    user, login = credentials
+    log_lines_before = len(stack.log_lines())
+    stack.cache.stop()
+    try:
+        ready, _ = wait_for_status(flow, "/healthz/ready", 503, within=10)
+        assert ready.json()["failing"] == ["redis"]
+        assert flow.request("GET", "/healthz/live").status_code == 200
+        client = {"X-Forwarded-For": "203.0.113.9"}
+        for _ in range(3):
+            assert flow.request("GET", "/api/v1/tasks/stats", headers=user.headers).is_success
+            assert flow.request("GET", "/api/v1/tasks", headers=user.headers).is_success
+        logins = [
+            flow.request("POST", f"{stack.app_url}/api/v1/auth/login", json=login, headers=client)
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in logins] == [200] * 3
+    finally:
+        stack.cache.start()
+    outage_log = "\n".join(stack.log_lines()[log_lines_before:])
+    assert "rate_limit_storage_failed" in outage_log  # the limits failed open, and said so
+    assert "cache read failed" in outage_log  # the cache missed, and said so
+    wait_for_status(flow, "/healthz/ready", 200, within=15)
+    assert flow.request("POST", f"{stack.app_url}/api/v1/auth/login", json=login).is_success
+    assert [key for key in stack.cache.scan_keys() if key.startswith("rate-limit")]
+
+
+def test_stop_under_load_completes_every_request_in_flight(
+    stack: Stack, credentials: tuple[User, dict[str, str]]
+) -> None:
+    """SIGTERM under 32 connections: every request sent before it gets its 200, then gunicorn exits.
+
+    Requests sent after the signal may find the port closed (the service has stopped taking
+    work); none of them gets a 5xx or is cut off after the service read it.
+    """
+    user, _ = credentials
+    with Load(stack.app_url, list_requests(user)) as load:
+        load.wait_for(200)
+        signalled = time.monotonic()
+        stack.gunicorn.send_signal(signal.SIGTERM)
+        exit_code = stack.gunicorn.wait(timeout=60)
+        exited = time.monotonic()
+    in_flight = [o for o in load.outcomes if o.started < signalled]
+    assert exit_code == 0
+    assert [o for o in in_flight if o.ended > signalled], "no request was in flight at SIGTERM"
+    assert all(o.succeeded for o in in_flight), summary(in_flight)
+    after = [o for o in load.outcomes if o.started >= signalled]
+    assert not [o for o in after if o.server_error], summary(after)
+    assert {o.error for o in after if o.status is None} <= {"ConnectError"}, summary(after)
+    report.record("graceful stop", in_flight=len(in_flight), exit_s=round(exited - signalled, 2))
