@@ -296,7 +296,7 @@ def settings_fields() -> set[str]:
 
 def gunicorn_variables() -> set[str]:
     """The variables `gunicorn.conf.py` reads, and the one gunicorn reads itself."""
-    tree = ast.parse((TEMPLATE / "gunicorn.conf.py").read_text())
+    tree = ast.parse((TEMPLATE / "gunicorn.conf.py.jinja").read_text())
     read: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
