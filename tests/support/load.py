@@ -7,6 +7,7 @@ and when it ended (monotonic seconds), and its status code or the transport erro
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Outcome:
     """One request of the load and how it ended."""
 
     name: str
+    request_id: str
     started: float
     ended: float
     status: int | None = None
@@ -45,7 +47,10 @@ class Outcome:
 
 @dataclass
 class Load:
-    """`connections` clients, each sending `next_request(n)` in a loop on a kept-alive connection."""
+    """`connections` clients, each sending `next_request(n)` in a loop on a kept-alive connection.
+
+    Each request carries a fresh `X-Request-ID`, kept in its outcome.
+    """
 
     base_url: str
     next_request: Callable[[int], Request]
@@ -95,12 +100,16 @@ class Load:
         while not self._stop.is_set():
             self._sent += 1
             name, method, path, kwargs = self.next_request(self._sent)
+            request_id = secrets.token_hex(16)
+            headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
             started = time.monotonic()
             try:
-                response = await client.request(method, path, **kwargs)
+                response = await client.request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as error:
-                outcome = Outcome(name, started, time.monotonic(), error=type(error).__name__)
+                ended, error_name = time.monotonic(), type(error).__name__
+                outcome = Outcome(name, request_id, started, ended, error=error_name)
                 await asyncio.sleep(0.01)  # a refused connection fails at once: do not spin
             else:
-                outcome = Outcome(name, started, time.monotonic(), status=response.status_code)
+                ended, status = time.monotonic(), response.status_code
+                outcome = Outcome(name, request_id, started, ended, status=status)
             self.outcomes.append(outcome)
