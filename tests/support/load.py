@@ -1,7 +1,8 @@
 """Steady HTTP load from a background thread: N concurrent connections, every request recorded.
 
-The load runs until the `with` block ends. Each request becomes an `Outcome`: when it was sent
-and when it ended (monotonic seconds), and its status code or the transport error that ended it.
+The load runs until the `with` block ends. Each request becomes an `Outcome`: when it started,
+when its bytes went out to the service (if they did) and when it ended, in monotonic seconds, and
+its status code or the transport error that ended it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Outcome:
     name: str
     request_id: str
     started: float
+    #: When the request was written to a connection: None if it never was (no connection).
+    sent: float | None
     ended: float
     status: int | None = None
     error: str | None = None
@@ -102,14 +105,25 @@ class Load:
             name, method, path, kwargs = self.next_request(self._sent)
             request_id = secrets.token_hex(16)
             headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
+            sent: list[float] = []
+
+            async def trace(event: str, _info: object, sent: list[float] = sent) -> None:
+                if event == "http11.send_request_headers.complete":
+                    sent.append(time.monotonic())
+
+            extensions = {"trace": trace}
             started = time.monotonic()
             try:
-                response = await client.request(method, path, headers=headers, **kwargs)
+                response = await client.request(
+                    method, path, headers=headers, extensions=extensions, **kwargs
+                )
             except httpx.TransportError as error:
                 ended, error_name = time.monotonic(), type(error).__name__
-                outcome = Outcome(name, request_id, started, ended, error=error_name)
+                outcome = Outcome(
+                    name, request_id, started, next(iter(sent), None), ended, error=error_name
+                )
                 await asyncio.sleep(0.01)  # a refused connection fails at once: do not spin
             else:
                 ended, status = time.monotonic(), response.status_code
-                outcome = Outcome(name, request_id, started, ended, status=status)
+                outcome = Outcome(name, request_id, started, sent[0], ended, status=status)
             self.outcomes.append(outcome)
