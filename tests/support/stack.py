@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 class Stack:
     """A running service and the processes behind it."""
 
+    project: Path
     base_url: str
     app_url: str
     env: dict[str, str]
@@ -97,7 +98,7 @@ def running_stack(
             listen = free_port()
             config = nginx_test_config(project, nginx_dir, ports=(listen, app_port))
             base_url = stack.enter_context(running_nginx(require_tool("nginx"), config, listen))
-        yield Stack(base_url, app_url, env, log, server, database, cache)
+        yield Stack(project, base_url, app_url, env, log, server, database, cache)
 
 
 @contextlib.contextmanager
