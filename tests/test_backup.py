@@ -91,8 +91,8 @@ def restored_titles(stack: Stack, dump: Path) -> list[str]:
         return [title for (title,) in rows]
     server = stack.database
     scratch = server.create_database(f"restored_{dump.stem.replace('-', '_')}")
-    restore = [server.bindir / "pg_restore", "--no-owner", "--exit-on-error", f"--dbname={scratch}"]
-    subprocess.run([*restore, dump], check=True, capture_output=True)
+    restore = [str(server.bindir / "pg_restore"), "--no-owner", "--exit-on-error"]
+    subprocess.run([*restore, f"--dbname={scratch}", str(dump)], check=True, capture_output=True)
     shown = subprocess.run(
         [server.bindir / "psql", scratch, "-At", "-c", "SELECT title FROM tasks ORDER BY title"],
         check=True,
