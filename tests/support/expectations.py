@@ -55,6 +55,11 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         "tests/test_services.py",
         ".pre-commit-config.yaml",
         "scripts/smoke.sh",
+        "scripts/backup.sh",
+        f"{package}/worker.py",
+        f"{package}/db/errors.py",
+        "tests/test_worker.py",
+        "tests/test_db_errors.py",
     ]
     expected = dict.fromkeys(always, True)
     expected["tests/test_db_postgresql.py"] = answers.get("database", "postgresql") == "postgresql"
@@ -88,4 +93,4 @@ def expected_files(answers: Answers) -> dict[str, bool]:
 def expected_shell_scripts(answers: Answers) -> list[str]:
     """The shell scripts `answers` render, sorted: each one must pass shellcheck."""
     del answers  # every variant renders the same scripts
-    return ["scripts/smoke.sh"]
+    return ["scripts/backup.sh", "scripts/smoke.sh"]
