@@ -1,14 +1,14 @@
-"""Regenerate `template/uv.lock.jinja`: one uv lock for every answer set that changes dependencies.
+"""Regenerate the template's `uv.lock`: one uv lock for every answer set that changes dependencies.
 
 Every rendered project ships a `uv.lock` that matches its own `pyproject.toml`, with no network
 and no Copier task at copy time. This script renders `pyproject.toml.jinja` for each combination
-of the answers below, locks each one with uv, and merges the locks into one Jinja template: each
-`[[package]]` block appears under the simplest condition on the answers that selects exactly the
-locks it belongs to.
+of the answers below, locks each one with uv, and merges the locks into Jinja templates, one per
+Python version (a copy compiles only its own): each `[[package]]` block appears under the
+simplest condition on the answers that selects exactly the locks it belongs to.
 
 Run it after changing the template's dependencies:
 
-    uv run python scripts/lock.py            # rewrite template/uv.lock.jinja
+    uv run python scripts/lock.py            # rewrite template/*uv.lock*.jinja
     uv run python scripts/lock.py --upgrade  # also take the newest allowed versions
 """
 
@@ -29,7 +29,6 @@ import jinja2
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 TEMPLATE: Final = ROOT / "template"
-TARGET: Final = TEMPLATE / "uv.lock.jinja"
 
 #: Answers that change the rendered dependencies, with every value they can take.
 DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
@@ -40,6 +39,13 @@ DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
     "use_tracing": (True, False),
     "use_sentry": (True, False),
 }
+
+
+
+def target(python_version: str) -> Path:
+    """The lock template that Copier renders as `uv.lock` for `python_version`."""
+    return TEMPLATE / f"{{% if python_version == '{python_version}' %}}uv.lock{{% endif %}}.jinja"
+
 
 #: Answers that don't change dependencies; the project's own name is put back as a variable.
 FIXED_ANSWERS: Final[dict[str, str]] = {
@@ -90,9 +96,9 @@ def lock(combo: Combo, workdir: Path, *, upgrade: bool) -> str:
     command = ["uv", "lock", "--python", interpreter_for(str(answers["python_version"]))]
     if upgrade:
         command.append("--upgrade")
-    elif TARGET.exists():
+    elif (current := target(str(answers["python_version"]))).exists():
         # Start from the current lock so that only what changed is re-resolved.
-        (project / "uv.lock").write_text(render(TARGET.read_text(), answers))
+        (project / "uv.lock").write_text(render(current.read_text(), answers))
     subprocess.run(command, cwd=project, check=True, capture_output=True)
     return (project / "uv.lock").read_text()
 
@@ -188,8 +194,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=4) as pool:
         texts = pool.map(lambda c: lock(c, Path(tmp), upgrade=args.upgrade), combos)
         locks = dict(zip(combos, texts, strict=True))
-    TARGET.write_text(merge(locks))
-    print(f"{TARGET.relative_to(ROOT)}: {len(combos)} answer sets merged")
+    for version in DIMENSIONS["python_version"]:
+        mine = {combo: text for combo, text in locks.items() if combo[0] == version}
+        target(str(version)).write_text(merge(mine))
+        print(f"{target(str(version)).relative_to(ROOT)}: {len(mine)} answer sets merged")
     return 0
 
 
