@@ -41,7 +41,6 @@ DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
 }
 
 
-
 def target(python_version: str) -> Path:
     """The lock template that Copier renders as `uv.lock` for `python_version`."""
     return TEMPLATE / f"{{% if python_version == '{python_version}' %}}uv.lock{{% endif %}}.jinja"
