@@ -45,7 +45,7 @@ def _gunicorn_settings(project: Path, **environment: str) -> dict[str, object]:
 
 
 def test_gunicorn_defaults(default_project: Path) -> None:
-    """Uvicorn workers on 0.0.0.0:8000, logging to the container's output."""
+    """The package's draining uvicorn workers on 0.0.0.0:8000, logging to the container's output."""
     settings = _gunicorn_settings(default_project)
     workers = settings.pop("workers")
     assert isinstance(workers, int)
@@ -53,7 +53,7 @@ def test_gunicorn_defaults(default_project: Path) -> None:
     assert workers >= 3
     assert settings == {
         "bind": "0.0.0.0:8000",
-        "worker_class": "uvicorn_worker.UvicornWorker",
+        "worker_class": "taskapi.worker.DrainingUvicornWorker",
         "timeout": 60,
         "graceful_timeout": 30,
         "keepalive": 75,
