@@ -49,7 +49,8 @@ def main(argv: list[str]) -> int:
         "service": {name: dataclasses.asdict(f) for name, f in service.items()},
         "live_over_bare": live_over_bare(service),
         "stack_over_bare": stack_over_bare(service),
-        "render": dataclasses.asdict(render) | {"ratio": render.ratio},
+        "render": dataclasses.asdict(render)
+        | {"ratio": render.ratio, "content_ratio": render.content_ratio},
         "image": dataclasses.asdict(image) if image else None,
     }
     failures = misses(service, render, image)
@@ -112,6 +113,8 @@ def _table(results: dict[str, Any], image: ImageFigures | None) -> str:
     )
     rows.append(("render: one-file floor", f"{render['floor_s']} s"))
     rows.append(("render ratio", f"{render['ratio']}"))
+    rows.append(("render: same files, one line each", f"{render['same_tree_s']} s"))
+    rows.append(("render: full preset over same files", f"{render['content_ratio']}"))
     if image:
         rows.append(("image size (added over base)", f"{image.size_mb} MB ({image.added_mb} MB)"))
         rows.append(
