@@ -22,7 +22,7 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
     draining = False
 
     def shutdown(self) -> None:
-        """Stop keeping the connection alive; close it now only if a response is in progress."""
+        """End keep-alive: an idle connection closes after the drain, a busy one once answered."""
         self.draining = True
         if self.cycle is None or self.cycle.response_complete:
             self.loop.call_later(DRAIN_SECONDS, self.close_if_idle)
