@@ -34,6 +34,8 @@ class Outcome:
     #: When the request was written to a connection: None if it never was (no connection).
     sent: float | None
     ended: float
+    #: Whether the request opened a new connection rather than reusing a kept-alive one.
+    fresh_connection: bool = False
     status: int | None = None
     error: str | None = None
 
@@ -106,10 +108,18 @@ class Load:
             request_id = secrets.token_hex(16)
             headers = {"X-Request-ID": request_id, **kwargs.pop("headers", {})}
             sent: list[float] = []
+            connected: list[float] = []
 
-            async def trace(event: str, _info: object, sent: list[float] = sent) -> None:
+            async def trace(
+                event: str,
+                _info: object,
+                sent: list[float] = sent,
+                connected: list[float] = connected,
+            ) -> None:
                 if event == "http11.send_request_headers.complete":
                     sent.append(time.monotonic())
+                elif event == "connection.connect_tcp.complete":
+                    connected.append(time.monotonic())
 
             extensions = {"trace": trace}
             started = time.monotonic()
@@ -120,10 +130,24 @@ class Load:
             except httpx.TransportError as error:
                 ended, error_name = time.monotonic(), type(error).__name__
                 outcome = Outcome(
-                    name, request_id, started, next(iter(sent), None), ended, error=error_name
+                    name,
+                    request_id,
+                    started,
+                    next(iter(sent), None),
+                    ended,
+                    fresh_connection=bool(connected),
+                    error=error_name,
                 )
                 await asyncio.sleep(0.01)  # a refused connection fails at once: do not spin
             else:
                 ended, status = time.monotonic(), response.status_code
-                outcome = Outcome(name, request_id, started, sent[0], ended, status=status)
+                outcome = Outcome(
+                    name,
+                    request_id,
+                    started,
+                    sent[0],
+                    ended,
+                    fresh_connection=bool(connected),
+                    status=status,
+                )
             self.outcomes.append(outcome)
