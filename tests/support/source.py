@@ -24,3 +24,20 @@ def settings_fields(config: Path) -> set[str]:
         and isinstance(statement.target, ast.Name)
         and statement.target.id != "model_config"
     }
+
+
+def settings_default(config: Path, name: str) -> object:
+    """The default of the `Settings` field `name` in `config`: its `Field(default=...)` or value."""
+    tree = ast.parse(config.read_text())
+    statement = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and node.target.id == name
+    )
+    value = statement.value
+    if isinstance(value, ast.Call):
+        value = next(keyword.value for keyword in value.keywords if keyword.arg == "default")
+    assert value is not None, f"{name} has no default"
+    return ast.literal_eval(value)

@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     DOCS_ENABLED: bool = True
 
     DATABASE_URL: str = f"sqlite+aiosqlite:///./data/{_PACKAGE}.db"
-    DB_POOL_SIZE: int = Field(default=10, ge=1)
-    DB_MAX_OVERFLOW: int = Field(default=20, ge=0)
+    # Per worker: 5 workers (2 CPUs) x 10 leave room in PostgreSQL's 100 connections.
+    DB_POOL_SIZE: int = Field(default=5, ge=1)
+    DB_MAX_OVERFLOW: int = Field(default=5, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=30.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
 
