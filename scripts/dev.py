@@ -45,7 +45,9 @@ def quickstart(dest: str = "../taskapi", port: str = "8000") -> int:
     target = Path(dest).resolve()
     command = [uv(), "run", "--project", str(ROOT), "copier", "copy", "--defaults"]
     command += ["--data-file", str(ROOT / "presets" / "default.yml"), "--vcs-ref", "HEAD"]
-    subprocess.run([*command, str(ROOT), str(target)], check=True)
+    # UV_PYTHON picks the new project's Python: this repo's environment keeps its own.
+    template_env = {k: v for k, v in os.environ.items() if k != "UV_PYTHON"}
+    subprocess.run([*command, str(ROOT), str(target)], env=template_env, check=True)
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "DATABASE_URL"}}
     subprocess.run([uv(), "sync", "--locked"], cwd=target, env=env, check=True)
     subprocess.run(
