@@ -9,13 +9,13 @@ default `max_connections` (100, of which 3 are kept for superusers) with the mig
 from __future__ import annotations
 
 import re
-import shutil
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import pytest
 
 from tests.support.deploy import compose_services
-from tests.support.kubernetes import ResourceId, build, by_id
+from tests.support.kubernetes import ResourceId, build, by_id, deployable_copy
 from tests.support.source import settings_default
 from tests.support.variants import ROOT, all_variants
 
@@ -29,6 +29,19 @@ AVAILABLE: Final = 100 - 3
 #: The migration (compose's `migrate` service, the Kubernetes Job) holds one while it runs.
 MIGRATION: Final = 1
 POOL_SETTINGS: Final = ("DB_POOL_SIZE", "DB_MAX_OVERFLOW")
+
+
+@dataclass(frozen=True)
+class KubernetesScale:
+    """What the production overlay sets: workers and pools per pod, and how many pods."""
+
+    workers: int
+    pool: int
+    overflow: int
+    min_pods: int
+    max_pods: int
+    #: Pods a rolling update adds above the current count.
+    surge: int
 
 
 def sizing_table() -> dict[str, list[str]]:
@@ -46,21 +59,23 @@ def default_project(renderer: Renderer) -> Path:
 
 
 @pytest.fixture(scope="module")
-def production(renderer: Renderer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The production overlay of a Kubernetes variant: its config, autoscaler and rollout."""
+def production(renderer: Renderer, tmp_path_factory: pytest.TempPathFactory) -> KubernetesScale:
+    """The scale of a Kubernetes variant's production overlay, as kustomize builds it."""
     variant = next(v for v in all_variants() if v.answers["use_kubernetes"])
     slug = str(variant.answers.get("project_slug", "taskapi"))
-    k8s = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(renderer.project(variant.answers) / "deploy" / "k8s", k8s)
-    config = k8s / "overlays" / "production" / "config"
-    shutil.copy(config / "secrets.env.example", config / "secrets.env")
+    k8s = deployable_copy(renderer.project(variant.answers), tmp_path_factory.mktemp("k8s") / "k8s")
     resources = by_id(build(k8s / "overlays" / "production"))
-    deployment = resources[ResourceId("Deployment", slug)]["spec"]
-    return {
-        "config": resources[ResourceId("ConfigMap", f"{slug}-config")]["data"],
-        "replicas": resources[ResourceId("HorizontalPodAutoscaler", slug)]["spec"],
-        "surge": deployment["strategy"]["rollingUpdate"]["maxSurge"],
-    }
+    config = resources[ResourceId("ConfigMap", f"{slug}-config")]["data"]
+    autoscaler = resources[ResourceId("HorizontalPodAutoscaler", slug)]["spec"]
+    rollout = resources[ResourceId("Deployment", slug)]["spec"]["strategy"]["rollingUpdate"]
+    return KubernetesScale(
+        workers=int(config["GUNICORN_WORKERS"]),
+        pool=int(config["DB_POOL_SIZE"]),
+        overflow=int(config["DB_MAX_OVERFLOW"]),
+        min_pods=autoscaler["minReplicas"],
+        max_pods=autoscaler["maxReplicas"],
+        surge=rollout["maxSurge"],
+    )
 
 
 def test_the_table_has_the_shipped_deployments() -> None:
@@ -81,26 +96,29 @@ def test_compose_with_the_default_pools_fits(default_project: Path, cpus: int) -
     config = default_project / "src" / "taskapi" / "core" / "config.py"
     pool, overflow = (int(str(settings_default(config, name))) for name in POOL_SETTINGS)
     workers = 2 * cpus + 1
-    assert [str(workers), f"{pool} + {overflow}", str(workers * (pool + overflow)), "1"] == (
-        sizing_table()[f"compose, {cpus} CPUs, defaults"][:4]
-    )
-    assert sizing_table()[f"compose, {cpus} CPUs, defaults"][4] == str(workers * (pool + overflow))
-    assert workers * (pool + overflow) + MIGRATION <= AVAILABLE
+    per_container = workers * (pool + overflow)
+    expected_row = [
+        str(workers),
+        f"{pool} + {overflow}",
+        str(per_container),
+        "1",
+        str(per_container),
+    ]
+    assert sizing_table()[f"compose, {cpus} CPUs, defaults"] == expected_row
+    assert per_container + MIGRATION <= AVAILABLE
 
 
-def test_kubernetes_at_full_scale_during_a_rollout_fits(production: dict[str, object]) -> None:
+def test_kubernetes_at_full_scale_during_a_rollout_fits(production: KubernetesScale) -> None:
     """The autoscaler's maximum plus the surge pod, each with all its workers' pools, fits."""
-    config = production["config"]
-    assert isinstance(config, dict)
-    workers = int(config["GUNICORN_WORKERS"])
-    pool, overflow = (int(config[name]) for name in POOL_SETTINGS)
-    replicas = production["replicas"]
-    assert isinstance(replicas, dict)
-    pods = replicas["maxReplicas"] + int(str(production["surge"]))
-    total = pods * workers * (pool + overflow)
-    row = sizing_table()["Kubernetes production overlay"]
-    assert row[:3] == [str(workers), f"{pool} + {overflow}", str(workers * (pool + overflow))]
-    scale = [replicas["minReplicas"], replicas["maxReplicas"], production["surge"]]
-    assert re.findall(r"\d+", row[3]) == [str(n) for n in scale]
-    assert row[4] == str(total)
+    per_pod = production.workers * (production.pool + production.overflow)
+    total = (production.max_pods + production.surge) * per_pod
+    workers, pools, per_container, pods, at_most = sizing_table()["Kubernetes production overlay"]
+    assert [workers, pools, per_container] == [
+        str(production.workers),
+        f"{production.pool} + {production.overflow}",
+        str(per_pod),
+    ]
+    scale = [production.min_pods, production.max_pods, production.surge]
+    assert re.findall(r"\d+", pods) == [str(n) for n in scale]
+    assert at_most == str(total)
     assert total + MIGRATION <= AVAILABLE

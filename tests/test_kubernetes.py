@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from tests.support.kubernetes import (
     ResourceId,
     build,
     by_id,
+    deployable_copy,
     load_documents,
     pod_spec,
 )
@@ -55,11 +55,7 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 @pytest.fixture
 def k8s(renderer: Renderer, variant: Variant, tmp_path: Path) -> Path:
     """A copy of the variant's deploy/k8s, with production's secrets.env copied from its example."""
-    copy = tmp_path / "k8s"
-    shutil.copytree(renderer.project(variant.answers) / "deploy" / "k8s", copy)
-    config = copy / "overlays" / "production" / "config"
-    shutil.copy(config / "secrets.env.example", config / "secrets.env")
-    return copy
+    return deployable_copy(renderer.project(variant.answers), tmp_path / "k8s")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from scripts.release import changelog_releases
 from tests.support.tools import clean_env, run
 from tests.support.update import GIT_IDENTITY, commit_all, git, template_settings
 from tests.support.variants import ROOT
@@ -23,12 +24,6 @@ from tests.support.variants import ROOT
 SCRIPT = Path("scripts", "release.py")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
-
-
-def changelog_versions() -> list[str]:
-    """The release versions in CHANGELOG.md, newest first."""
-    changelog = (ROOT / "CHANGELOG.md").read_text()
-    return re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
 
 
 @pytest.fixture
@@ -112,7 +107,7 @@ def test_release_refuses_an_undated_release(clone: Path) -> None:
 def test_every_release_tag_in_this_checkout_is_a_changelog_release() -> None:
     """Tags and CHANGELOG.md agree: no tag without its entry, and versions only go up."""
     tags = git("tag", "--list", "v*", cwd=ROOT).split()
-    versions = changelog_versions()
+    versions = [v for v, _ in changelog_releases((ROOT / "CHANGELOG.md").read_text())]
     assert versions[0] == VERSION
     assert versions == sorted(versions, key=Version, reverse=True)
     assert {tag.removeprefix("v") for tag in tags} <= set(versions), tags

@@ -20,6 +20,7 @@ a kustomization is refused, so the template cannot quietly outgrow this renderer
 from __future__ import annotations
 
 import base64
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -253,3 +254,14 @@ def by_id(resources: list[Resource]) -> dict[ResourceId, Resource]:
             raise KustomizeError(msg)
         index[rid] = resource
     return index
+
+
+def deployable_copy(project: Path, destination: Path) -> Path:
+    """A copy of `project`'s deploy/k8s at `destination`, ready for the production overlay.
+
+    Production's git-ignored secrets.env is made from its example, as a team does before a deploy.
+    """
+    shutil.copytree(project / "deploy" / "k8s", destination)
+    config = destination / "overlays" / "production" / "config"
+    shutil.copy(config / "secrets.env.example", config / "secrets.env")
+    return destination
