@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
+import random
+import string
+from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
+
+import copier
 
 import pytest
 
-from tests.support.variants import questions
+from tests.support.randomness import uniformity_p_value
+from tests.support.variants import ROOT, questions
 
 if TYPE_CHECKING:
     from pytest_copie.plugin import Copie
@@ -29,17 +34,60 @@ def test_names_derive_from_the_project_name(copie: Copie) -> None:
     assert (result.project_dir / "src" / "my_cool_api" / "main.py").is_file()
 
 
-def test_each_copy_generates_its_own_secrets(copie: Copie) -> None:
-    """Two projects never share a SECRET_KEY, and the key is long."""
-    keys = []
-    for _ in range(2):
-        result = copie.copy()
+#: How many times the secrets of `.env` are drawn, and how many of them by a real copy.
+RENDERS = 200
+COPIES = 3
+URL_SAFE = string.ascii_letters + string.digits + "-_"
+ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+@pytest.fixture(scope="module")
+def generated_env_files(copie_session: Copie) -> list[dict[str, str]]:
+    """`.env` of {COPIES} real copies, then `.env.jinja` rendered by Copier's own Jinja environment."""
+    files = []
+    answers: dict[str, Any] = {}
+    for _ in range(COPIES):
+        result = copie_session.copy(extra_answers={"database": "postgresql"})
         assert result.project_dir is not None
-        env = (result.project_dir / ".env").read_text().splitlines()
-        keys.append(next(line for line in env if line.startswith("SECRET_KEY=")).split("=", 1)[1])
-    assert keys[0] != keys[1]
-    assert min(len(key) for key in keys) >= 64
-    assert not secrets.compare_digest(keys[0], keys[1])
+        files.append(_variables((result.project_dir / ".env").read_text()))
+        answers = result.answers
+    with TemporaryDirectory() as scratch:
+        worker = copier.run_copy(
+            str(ROOT), scratch, data=answers, vcs_ref="HEAD", defaults=True, pretend=True, quiet=True
+        )
+    template = worker.jinja_env.from_string((ROOT / "template" / ".env.jinja").read_text())
+    files += [_variables(template.render(**answers)) for _ in range(RENDERS - COPIES)]
+    return files
+
+
+def _variables(env: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in env.splitlines() if "=" in line and line[0] != "#")
+
+
+@pytest.mark.parametrize(
+    ("variable", "alphabet"),
+    [("SECRET_KEY", URL_SAFE), ("POSTGRES_PASSWORD", ALPHANUMERIC)],
+    ids=["secret-key", "database-password"],
+)
+def test_every_generated_secret_is_a_uniform_random_draw(
+    generated_env_files: list[dict[str, str]], variable: str, alphabet: str
+) -> None:
+    """Each secret of `.env` is drawn per character: unique, varied and uniform over its alphabet."""
+    secrets_drawn = [env[variable] for env in generated_env_files]
+    assert len(secrets_drawn) == RENDERS
+    assert len(set(secrets_drawn)) == RENDERS, "two renders generated the same secret"
+    assert {char for secret in secrets_drawn for char in secret} <= set(alphabet)
+    assert min(len(secret) for secret in secrets_drawn) >= 64
+    assert min(len(set(secret)) for secret in secrets_drawn) >= 30
+    assert uniformity_p_value("".join(secrets_drawn), alphabet) >= 0.001
+
+
+def test_the_uniformity_check_rejects_a_skewed_draw() -> None:
+    """The chi-square check above can fail: a key that favours characters gets p < 0.001."""
+    rng = random.Random(17)
+    skewed = "".join(rng.choice(URL_SAFE + "AAAA") for _ in range(64 * RENDERS))
+    uniform = "".join(rng.choice(URL_SAFE) for _ in range(64 * RENDERS))
+    assert uniformity_p_value(skewed, URL_SAFE) < 0.001 <= uniformity_p_value(uniform, URL_SAFE)
 
 
 @pytest.mark.parametrize(
