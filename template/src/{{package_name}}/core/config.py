@@ -7,6 +7,7 @@ reads them once per process; tests pass their own `Settings` to `create_app()` i
 import json
 import logging
 import secrets
+from collections import Counter
 from functools import lru_cache
 from ipaddress import ip_network
 from typing import Annotated, Literal, Self
@@ -20,6 +21,15 @@ logger = logging.getLogger(__name__)
 _PACKAGE = __name__.partition(".")[0]
 
 MIN_SECRET_KEY_LENGTH = 32
+
+# A key drawn at random uses many characters, none of them much more than the others: a 64-character
+# hex key has about 16 distinct characters, the most frequent under 15% of the key.
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 10
+MAX_SECRET_KEY_CHARACTER_SHARE = 0.25
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+# The settings file read from the working directory. It holds SECRET_KEY: keep it mode 0600.
+ENV_FILE = ".env"
 
 # The placeholder that `.env.example` ships with: it must never reach production.
 SECRET_KEY_PLACEHOLDER = "change-me-to-a-long-random-string"  # noqa: S105 - a placeholder, not a secret
@@ -69,7 +79,7 @@ class Settings(BaseSettings):
     """Configuration of the service; unsafe production values are refused."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         # Validation errors must not print the values: SECRET_KEY is one of them.
@@ -78,7 +88,8 @@ class Settings(BaseSettings):
 
     ENVIRONMENT: Literal["development", "production"] = "development"
     DEBUG: bool = False
-    DOCS_ENABLED: bool = True
+    # /docs, /redoc and /openapi.json. Unset: on in development, off in production.
+    DOCS_ENABLED: bool | None = None
 
     DATABASE_URL: str = f"sqlite+aiosqlite:///./data/{_PACKAGE}.db"
     # Per worker: 5 workers (2 CPUs) x 10 leave room in PostgreSQL's 100 connections.
@@ -92,6 +103,7 @@ class Settings(BaseSettings):
 
     ALLOWED_HOSTS: CommaSeparated = ["*"]
     CORS_ORIGINS: CommaSeparated = []
+    CORS_ALLOW_CREDENTIALS: bool = True
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     LOG_FORMAT: Literal["json", "text"] = "json"
@@ -178,6 +190,24 @@ class Settings(BaseSettings):
                 "tokens will not survive a restart"
             )
             self.SECRET_KEY = SecretStr(secrets.token_urlsafe(48))
+        elif not looks_random(self.SECRET_KEY.get_secret_value()):
+            logger.warning(
+                "INSECURE: %s. Anyone who guesses the key can forge a token for any user; "
+                "production refuses to start with it",
+                _NOT_RANDOM,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_cors(self) -> Self:
+        """Refuse to let every origin send the user's credentials (cookies, HTTP auth)."""
+        if "*" in self.CORS_ORIGINS and self.CORS_ALLOW_CREDENTIALS:
+            msg = (
+                "CORS_ORIGINS=* cannot be combined with credentials: list the origins that may "
+                "call the API (CORS_ORIGINS=https://app.example.com), or set "
+                "CORS_ALLOW_CREDENTIALS=false for a public API"
+            )
+            raise ValueError(msg)
         return self
 
     def _production_problems(self) -> list[str]:
@@ -189,6 +219,8 @@ class Settings(BaseSettings):
             problems.append("SECRET_KEY is a known default value")
         elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
             problems.append(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        elif not looks_random(secret_key):
+            problems.append(_NOT_RANDOM)
         if self.DEBUG:
             problems.append("DEBUG must be false")
         return problems
@@ -197,6 +229,28 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """Whether the service runs in production."""
         return self.ENVIRONMENT == "production"
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served: DOCS_ENABLED, else development."""
+        return not self.is_production if self.DOCS_ENABLED is None else self.DOCS_ENABLED
+
+
+_NOT_RANDOM = (
+    f"SECRET_KEY is not random (fewer than {MIN_SECRET_KEY_DISTINCT_CHARACTERS} distinct "
+    f"characters, or one character over {MAX_SECRET_KEY_CHARACTER_SHARE:.0%} of it): generate "
+    f"a new one with `{GENERATE_SECRET_KEY}`, put it in .env and restart; tokens signed with "
+    "the old key stop working"
+)
+
+
+def looks_random(key: str) -> bool:
+    """Whether `key` has the character variety of a random draw (see the constants above)."""
+    counts = Counter(key)
+    return (
+        len(counts) >= MIN_SECRET_KEY_DISTINCT_CHARACTERS
+        and max(counts.values()) <= MAX_SECRET_KEY_CHARACTER_SHARE * len(key)
+    )
 
 
 @lru_cache
