@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,7 +64,11 @@ def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
 
 
 def backup(stack: Stack, directory: Path, **settings: str) -> subprocess.CompletedProcess[str]:
-    """Run the project's `scripts/backup.sh` on the stack's database, dumps into `directory`."""
+    """Run the project's `scripts/backup.sh` on the stack's database, dumps into `directory`.
+
+    It runs under the umask of most shells and crontabs (022), which leaves new files readable
+    by every user of the machine.
+    """
     path = os.environ.get("PATH", "")
     if stack.database is not None:
         path = f"{stack.database.bindir}{os.pathsep}{path}"
@@ -75,6 +80,7 @@ def backup(stack: Stack, directory: Path, **settings: str) -> subprocess.Complet
         capture_output=True,
         text=True,
         check=False,
+        umask=0o022,
     )
 
 
@@ -113,6 +119,19 @@ def test_backups_are_rotated_and_restore_what_the_api_wrote(stack: Stack, tmp_pa
     assert len(set(made)) == 3
     assert dumps(tmp_path) == sorted(Path(name).name for name in made[1:])
     assert restored_titles(stack, Path(made[-1])) == sorted(TITLES)
+
+
+def test_dumps_are_readable_by_their_owner_only(stack: Stack, tmp_path: Path) -> None:
+    """A dump holds password hashes: it is mode 0600, and a BACKUP_DIR the script makes is 0700."""
+    directory = tmp_path / "backups"
+
+    result = backup(stack, directory)
+
+    assert result.returncode == 0, result.stderr
+    [dump] = directory.iterdir()
+    assert dump.stat().st_size > 0
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
 
 
 def test_failed_backup_leaves_no_partial_dump_and_deletes_nothing(

@@ -14,7 +14,11 @@
 #
 # Run it from cron or a systemd timer, and copy BACKUP_DIR off the host: a dump on the same disk
 # as the database is lost with it. docs/operations.md shows how to restore.
+#
+# Dumps hold password hashes: they are created readable by their owner only (mode 0600), and so is
+# a BACKUP_DIR the script creates (0700), whatever the umask of the shell or crontab.
 set -euo pipefail
+umask 077
 cd "$(dirname "$0")/.."
 
 backup_dir="${BACKUP_DIR:-backups}"
