@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import string
+import subprocess
+import sys
 from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +17,8 @@ from tests.support.randomness import uniformity_p_value
 from tests.support.variants import ROOT, questions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_copie.plugin import Copie
 
 
@@ -88,6 +92,24 @@ def test_the_uniformity_check_rejects_a_skewed_draw() -> None:
     skewed = "".join(rng.choice(URL_SAFE + "AAAA") for _ in range(64 * RENDERS))
     uniform = "".join(rng.choice(URL_SAFE) for _ in range(64 * RENDERS))
     assert uniformity_p_value(skewed, URL_SAFE) < 0.001 <= uniformity_p_value(uniform, URL_SAFE)
+
+
+def test_the_copy_tells_the_user_to_make_env_private(tmp_path: Path) -> None:
+    """Copier cannot set a file's mode without --trust: its message says to `chmod 600 .env`."""
+    copied = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
+        + [str(ROOT), str(tmp_path / "service")],
+        capture_output=True,
+        text=True,
+        check=True,
+        umask=0o022,
+    )
+
+    steps = ["cd ", "chmod 600 .env", "uv sync --locked"]
+    positions = [copied.stderr.find(step) for step in steps]
+    assert -1 not in positions, copied.stderr
+    assert positions == sorted(positions)
+    assert "readable by other users" in copied.stderr
 
 
 @pytest.mark.parametrize(
