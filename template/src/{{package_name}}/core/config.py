@@ -26,7 +26,7 @@ MIN_SECRET_KEY_LENGTH = 32
 # hex key has about 16 distinct characters, the most frequent under 15% of the key.
 MIN_SECRET_KEY_DISTINCT_CHARACTERS = 10
 MAX_SECRET_KEY_CHARACTER_SHARE = 0.25
-GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 # The settings file read from the working directory. It holds SECRET_KEY: keep it mode 0600.
 ENV_FILE = ".env"
@@ -239,7 +239,7 @@ class Settings(BaseSettings):
 _NOT_RANDOM = (
     f"SECRET_KEY is not random (fewer than {MIN_SECRET_KEY_DISTINCT_CHARACTERS} distinct "
     f"characters, or one character over {MAX_SECRET_KEY_CHARACTER_SHARE:.0%} of it): generate "
-    f"a new one with `{GENERATE_SECRET_KEY}`, put it in .env and restart; tokens signed with "
+    f"a new one with `{NEW_KEY_COMMAND}`, put it in .env and restart; tokens signed with "
     "the old key stop working"
 )
 
@@ -247,10 +247,9 @@ _NOT_RANDOM = (
 def looks_random(key: str) -> bool:
     """Whether `key` has the character variety of a random draw (see the constants above)."""
     counts = Counter(key)
-    return (
-        len(counts) >= MIN_SECRET_KEY_DISTINCT_CHARACTERS
-        and max(counts.values()) <= MAX_SECRET_KEY_CHARACTER_SHARE * len(key)
-    )
+    varied = len(counts) >= MIN_SECRET_KEY_DISTINCT_CHARACTERS
+    even = max(counts.values(), default=0) <= MAX_SECRET_KEY_CHARACTER_SHARE * len(key)
+    return varied and even
 
 
 @lru_cache
