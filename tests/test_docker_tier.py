@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -139,7 +140,7 @@ def test_image_alone_turns_healthy_and_answers(docker: str, image: str, preset: 
         "--env",
         "ENVIRONMENT=production",
         "--env",
-        f"SECRET_KEY={unique('secret') * 3}",
+        f"SECRET_KEY={secrets.token_urlsafe(48)}",
         "--env",
         "DATABASE_URL=sqlite+aiosqlite:////tmp/app.db",
     )

@@ -9,10 +9,9 @@ import sys
 from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
-import copier
-
 import pytest
 
+import copier
 from tests.support.randomness import uniformity_p_value
 from tests.support.variants import ROOT, questions
 
@@ -47,7 +46,7 @@ ALPHANUMERIC = string.ascii_letters + string.digits
 
 @pytest.fixture(scope="module")
 def generated_env_files(copie_session: Copie) -> list[dict[str, str]]:
-    """`.env` of {COPIES} real copies, then `.env.jinja` rendered by Copier's own Jinja environment."""
+    """`.env` of COPIES real copies, then `.env.jinja` rendered by Copier's Jinja environment."""
     files = []
     answers: dict[str, Any] = {}
     for _ in range(COPIES):
@@ -56,8 +55,9 @@ def generated_env_files(copie_session: Copie) -> list[dict[str, str]]:
         files.append(_variables((result.project_dir / ".env").read_text()))
         answers = result.answers
     with TemporaryDirectory() as scratch:
+        # A dry run: its worker holds the Jinja environment Copier renders the template with.
         worker = copier.run_copy(
-            str(ROOT), scratch, data=answers, vcs_ref="HEAD", defaults=True, pretend=True, quiet=True
+            str(ROOT), scratch, data=answers, vcs_ref="HEAD", pretend=True, quiet=True
         )
     template = worker.jinja_env.from_string((ROOT / "template" / ".env.jinja").read_text())
     files += [_variables(template.render(**answers)) for _ in range(RENDERS - COPIES)]
@@ -76,7 +76,7 @@ def _variables(env: str) -> dict[str, str]:
 def test_every_generated_secret_is_a_uniform_random_draw(
     generated_env_files: list[dict[str, str]], variable: str, alphabet: str
 ) -> None:
-    """Each secret of `.env` is drawn per character: unique, varied and uniform over its alphabet."""
+    """Each secret in `.env` is drawn per character: unique, varied, uniform over its alphabet."""
     secrets_drawn = [env[variable] for env in generated_env_files]
     assert len(secrets_drawn) == RENDERS
     assert len(set(secrets_drawn)) == RENDERS, "two renders generated the same secret"
@@ -88,7 +88,7 @@ def test_every_generated_secret_is_a_uniform_random_draw(
 
 def test_the_uniformity_check_rejects_a_skewed_draw() -> None:
     """The chi-square check above can fail: a key that favours characters gets p < 0.001."""
-    rng = random.Random(17)
+    rng = random.Random(17)  # noqa: S311 - reproducible draws for a statistics test
     skewed = "".join(rng.choice(URL_SAFE + "AAAA") for _ in range(64 * RENDERS))
     uniform = "".join(rng.choice(URL_SAFE) for _ in range(64 * RENDERS))
     assert uniformity_p_value(skewed, URL_SAFE) < 0.001 <= uniformity_p_value(uniform, URL_SAFE)
@@ -96,9 +96,9 @@ def test_the_uniformity_check_rejects_a_skewed_draw() -> None:
 
 def test_the_copy_tells_the_user_to_make_env_private(tmp_path: Path) -> None:
     """Copier cannot set a file's mode without --trust: its message says to `chmod 600 .env`."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
     copied = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD"]
-        + [str(ROOT), str(tmp_path / "service")],
+        [*command, str(ROOT), str(tmp_path / "service")],
         capture_output=True,
         text=True,
         check=True,
