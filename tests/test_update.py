@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import tomllib
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 import pytest
@@ -26,7 +28,9 @@ from tests.support.update import (
     NEW_NAME,
     NEW_SETTING,
     NEW_SETTING_EXAMPLE,
+    NEXT_RELEASE,
     OLD_NAME,
+    PREVIOUS_RELEASE,
     SECOND,
     TEMPLATE_DOCS_LINE,
     TEMPLATE_REFERRER,
@@ -44,6 +48,7 @@ from tests.support.update import (
     copy_project,
     edit_as_user,
     git,
+    make_release_repo,
     make_template_repo,
     render,
     snapshot,
@@ -337,3 +342,72 @@ def test_changelog_describes_the_version_in_pyproject() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", changelog, re.MULTILINE)
     assert releases[:1] == [version]
+
+
+def sqlite_rows(database: Path, *statements: str) -> list[tuple[object, ...]]:
+    """Run `statements` on `database`, foreign keys on; return the last one's rows."""
+    with closing(sqlite3.connect(database)) as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        rows = [db.execute(statement).fetchall() for statement in statements]
+        db.commit()
+    return rows[-1]
+
+
+def installed_alembic(project: Project, database: Path, *arguments: str) -> str:
+    """`uv sync --locked`, then `alembic ARGUMENTS` on `database`; return what Alembic printed."""
+    python = python_for(project.answers["python_version"])
+    run(["uv", "sync", "--locked", "--python", python], cwd=project.path)
+    env = clean_env(DATABASE_URL=f"sqlite:///{database}")
+    result = run(
+        [str(project.path / ".venv" / "bin" / "alembic"), *arguments], cwd=project.path, env=env
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [one_preset("minimal")])
+def test_updating_a_populated_sqlite_project_keeps_its_data_and_never_reuses_an_id(
+    variant: Variant, tmp_path: Path
+) -> None:
+    """A v0.3.1 database, whose newest user was deleted, survives the update; no id comes back.
+
+    The project is copied from the real v0.3.1 release, migrated and filled, then updated to this
+    working tree with `copier update` and migrated with `alembic upgrade head`.
+    """
+    template = make_release_repo(tmp_path / "template")
+    project = copy_project(template, tmp_path / "project", variant.answers, ref=PREVIOUS_RELEASE)
+    database = project.path / DATABASE
+    database.parent.mkdir()
+    installed_alembic(project, database, "upgrade", "head")
+    sqlite_rows(
+        database,
+        "INSERT INTO users (email, username, hashed_password) VALUES "
+        "('user1@example.com', 'user1', 'hash1'), ('user2@example.com', 'user2', 'hash2'), "
+        "('user3@example.com', 'user3', 'hash3')",
+        "INSERT INTO tasks (title, status, owner_id) VALUES "
+        "('one', 'done', 1), ('two', 'todo', 2), ('three', 'todo', 3), ('four', 'in_progress', 2)",
+        "DELETE FROM users WHERE username = 'user3'",
+    )
+    users_before = sqlite_rows(database, "SELECT * FROM users ORDER BY id")
+    tasks_before = sqlite_rows(database, "SELECT * FROM tasks ORDER BY id")
+    assert [row[0] for row in users_before] == [1, 2]
+
+    project.update(NEXT_RELEASE)
+    migrated = installed_alembic(project, database, "upgrade", "head")
+    checked = installed_alembic(project, database, "check")
+
+    assert project.recorded()["_commit"] == NEXT_RELEASE
+    assert "Running upgrade 7c0a5e2d9f14" in migrated
+    assert "No new upgrade operations detected" in checked
+    users_after = sqlite_rows(database, "SELECT * FROM users ORDER BY id")
+    assert [row[:-1] for row in users_after] == users_before
+    assert [row[-1] for row in users_after] == [0, 0]  # the new token_version
+    assert sqlite_rows(database, "SELECT * FROM tasks ORDER BY id") == tasks_before
+    [(new_id,)] = sqlite_rows(
+        database,
+        "INSERT INTO users (email, username, hashed_password) "
+        "VALUES ('new@example.com', 'new', 'hash4')",
+        "SELECT id FROM users WHERE username = 'new'",
+    )
+    assert isinstance(new_id, int)
+    assert new_id > 3

@@ -341,3 +341,55 @@ def template_settings() -> dict[str, object]:
     for document in documents:
         merged |= {k: v for k, v in (document or {}).items() if k.startswith("_")}
     return merged
+
+
+#: The last release whose SQLite databases reuse ids and whose tokens carry no version.
+PREVIOUS_RELEASE: Final = "v0.3.1"
+#: What the working tree is tagged as, on top of PREVIOUS_RELEASE.
+NEXT_RELEASE: Final = "v0.3.2"
+
+
+def release_commit(tag: str) -> str:
+    """This repo's commit of release `tag`: the tag, or the commit named `Release X.Y.Z`."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{tag}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if not found:
+        found = git(
+            "log", "--format=%H", "-1", f"--grep=^Release {tag.removeprefix('v')}$", cwd=ROOT
+        )
+    if not found.strip():
+        msg = f"{tag} is not in this clone's history: fetch the tags (git fetch --tags)"
+        raise AssertionError(msg)
+    return found.strip()
+
+
+def make_release_repo(dest: Path) -> Path:
+    """A git repo holding this repo's PREVIOUS_RELEASE, and the working tree on top as NEXT."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", release_commit(PREVIOUS_RELEASE)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    git("init", "--quiet", "--initial-branch=main", cwd=dest)
+    commit_all(dest, f"The template at {PREVIOUS_RELEASE}")
+    git("tag", PREVIOUS_RELEASE, cwd=dest)
+    git("rm", "-r", "--quiet", ".", cwd=dest)
+    listed = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file() or source.is_symlink():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name, follow_symlinks=False)
+    commit_all(dest, "The template as it is")
+    git("tag", NEXT_RELEASE, cwd=dest)
+    return dest

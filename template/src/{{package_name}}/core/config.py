@@ -100,6 +100,10 @@ class Settings(BaseSettings):
 
     SECRET_KEY: SecretStr = SecretStr("")
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1)
+    # Password hashes that run at once in a worker (each holds 64 MiB), and how long a caller
+    # waits for a free slot before the answer is 503.
+    PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1)
+    PASSWORD_HASH_WAIT_SECONDS: float = Field(default=5.0, gt=0)
 
     ALLOWED_HOSTS: CommaSeparated = ["*"]
     CORS_ORIGINS: CommaSeparated = []
