@@ -94,6 +94,19 @@ async def test_long_names_in_an_error_location_are_shortened(client: httpx.Async
     assert len(resp.content) < 4096
 
 
+async def test_long_errors_are_listed_up_to_a_bounded_size(client: httpx.AsyncClient) -> None:
+    """Errors as long as they can be (long non-ASCII keys) are listed up to a few KiB, no more."""
+    body = {f"{i:02}" + "\U0001f600" * 1000: 1 for i in range(20)}
+
+    resp = await client.post("/api/v1/auth/login", json=body)
+
+    listed = resp.json()["detail"]
+    assert resp.status_code == 422
+    assert len(resp.content) < 4096
+    assert 1 <= len(listed) < 20
+    assert len(listed) + resp.json()["errors_omitted"] == 20 + 2  # and the 2 missing fields
+
+
 async def test_http_exception_passes_through(
     app_with_routes: FastAPI, client: httpx.AsyncClient
 ) -> None:
