@@ -101,19 +101,24 @@ def test_gunicorn_refuses_a_bad_number(default_project: Path) -> None:
 
 #: Logs through gunicorn's logging config the way UvicornWorker does: uvicorn's access logger
 #: takes gunicorn.access's handlers and level.
-_LOG_SCRIPT = """
+_LOG_SETUP = """
 import logging, logging.config, runpy
 logging.config.dictConfig(runpy.run_path("gunicorn.conf.py")["logconfig_dict"])
 access = logging.getLogger("uvicorn.access")
 access.handlers = logging.getLogger("gunicorn.access").handlers
 access.setLevel(logging.getLogger("gunicorn.access").level)
 access.propagate = False
+"""
+_LOG_SCRIPT = (
+    _LOG_SETUP
+    + """
 access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", '/tasks?q="x\\\\y"', "1.1", 200)
 try:
     1 / 0
 except ZeroDivisionError:
     logging.getLogger("gunicorn.error").exception("worker %s failed", 7)
 """
+)
 
 
 def test_gunicorn_logs_one_json_object_per_line(default_project: Path) -> None:
@@ -148,7 +153,7 @@ def test_gunicorn_logs_text_otherwise(default_project: Path) -> None:
 #: Logs a request whose path carries line breaks, terminal escapes and Unicode separators, and
 #: an error whose message does.
 _HOSTILE_LOG_SCRIPT = (
-    _LOG_SCRIPT.split("access.info(")[0]
+    _LOG_SETUP
     + """
 path = "/x\\n2025-01-01 00:00:00 INFO forged\\r\\x1b[31m\\x7f\\x85\\x9b\\u2028\\u2029"
 access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", path, "1.1", 404)
