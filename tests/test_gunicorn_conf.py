@@ -101,19 +101,24 @@ def test_gunicorn_refuses_a_bad_number(default_project: Path) -> None:
 
 #: Logs through gunicorn's logging config the way UvicornWorker does: uvicorn's access logger
 #: takes gunicorn.access's handlers and level.
-_LOG_SCRIPT = """
+_LOG_SETUP = """
 import logging, logging.config, runpy
 logging.config.dictConfig(runpy.run_path("gunicorn.conf.py")["logconfig_dict"])
 access = logging.getLogger("uvicorn.access")
 access.handlers = logging.getLogger("gunicorn.access").handlers
 access.setLevel(logging.getLogger("gunicorn.access").level)
 access.propagate = False
+"""
+_LOG_SCRIPT = (
+    _LOG_SETUP
+    + """
 access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", '/tasks?q="x\\\\y"', "1.1", 200)
 try:
     1 / 0
 except ZeroDivisionError:
     logging.getLogger("gunicorn.error").exception("worker %s failed", 7)
 """
+)
 
 
 def test_gunicorn_logs_one_json_object_per_line(default_project: Path) -> None:
@@ -143,6 +148,49 @@ def test_gunicorn_logs_text_otherwise(default_project: Path) -> None:
     result = run([sys.executable, "-c", _LOG_SCRIPT], cwd=default_project, env=env)
     assert result.stdout.startswith("20")
     assert 'uvicorn.access 10.0.0.1:5000 - "GET /tasks?q="x\\y" HTTP/1.1" 200' in result.stdout
+
+
+#: Logs a request whose path carries line breaks, terminal escapes and Unicode separators, and
+#: an error whose message does.
+_HOSTILE_LOG_SCRIPT = (
+    _LOG_SETUP
+    + """
+path = "/x\\n2025-01-01 00:00:00 INFO forged\\r\\x1b[31m\\x7f\\x85\\x9b\\u2028\\u2029"
+access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", path, "1.1", 404)
+try:
+    raise ValueError(path)
+except ValueError:
+    logging.getLogger("gunicorn.error").exception("failed on %s", path)
+"""
+)
+_HOSTILE_PATH = "/x\n2025-01-01 00:00:00 INFO forged\r\x1b[31m\x7f\x85\x9b\u2028\u2029"
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_gunicorn_escapes_control_characters_in_its_logs(
+    default_project: Path, log_format: str
+) -> None:
+    """Line breaks, terminal escapes and separators are escaped: no record can be forged.
+
+    A record is one line; in text, its traceback follows on indented lines.
+    """
+    env = _gunicorn_env(LOG_FORMAT=log_format)
+    result = run([sys.executable, "-c", _HOSTILE_LOG_SCRIPT], cwd=default_project, env=env)
+    access = result.stdout.removesuffix("\n").split("\n")
+    first, *traceback = result.stderr.removesuffix("\n").split("\n")
+
+    assert len(access) == 1
+    assert not any(_UNSAFE.search(line) for line in [*access, first, *traceback])
+    if log_format == "json":
+        assert traceback == []
+        assert json.loads(access[0])["path"] == _HOSTILE_PATH
+        assert json.loads(first)["message"] == f"failed on {_HOSTILE_PATH}"
+    else:
+        assert "/x\\n2025-01-01 00:00:00 INFO forged\\r\\x1b[31m" in access[0]
+        assert "\\u2028" in access[0]
+        assert traceback
+        assert all(line.startswith("    ") for line in traceback)
 
 
 def test_deployment_docs_list_every_gunicorn_variable(default_project: Path) -> None:
