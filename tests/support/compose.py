@@ -36,13 +36,11 @@ def app_environment(project: Path) -> dict[str, str]:
 
 
 def nginx_address(project: Path) -> str | None:
-    """nginx's fixed address on the compose network (defaults interpolated); None without nginx."""
+    """nginx's fixed address on the compose network (defaults interpolated), None if it has none."""
     document = yaml.safe_load((project / "compose.yaml").read_text())
-    nginx = document["services"].get("nginx")
-    if nginx is None:
-        return None
-    (network,) = nginx["networks"].values()
-    return interpolated(network["ipv4_address"])
+    nginx = document["services"].get("nginx") or {}
+    addresses = [n["ipv4_address"] for n in (nginx.get("networks") or {}).values() if n]
+    return interpolated(addresses[0]) if addresses else None
 
 
 def fresh_network_prefix() -> str:
