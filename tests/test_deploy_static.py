@@ -7,6 +7,7 @@ through `nginx -t`, shell scripts through shellcheck, and gunicorn.conf.py throu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING
 
@@ -213,11 +214,47 @@ def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
     assert services["app"]["restart"] == "unless-stopped"
     if variant.answers["use_nginx"]:
         assert "ports" not in services["app"]
-        assert services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"] == "*"
         assert services["nginx"]["ports"] == ["${HTTP_PORT:-80}:80"]
     else:
         assert services["app"]["ports"] == ["${APP_PORT:-8000}:8000"]
         assert "GUNICORN_FORWARDED_ALLOW_IPS" not in services["app"]["environment"]
+
+
+def test_compose_runs_the_service_in_production(project: Path) -> None:
+    """compose is the single-host production: app and migrate run with ENVIRONMENT=production.
+
+    Local runs stay in development: the generated .env says so, and compose's value wins there.
+    """
+    services = compose_services(project)
+    for name in ("app", "migrate"):
+        assert services[name]["environment"]["ENVIRONMENT"] == "production", name
+    local = dict(
+        line.split("=", 1) for line in (project / ".env").read_text().splitlines() if "=" in line
+    )
+    assert local["ENVIRONMENT"] == "development"
+
+
+@pytest.mark.parametrize("variant", _params(NGINX_VARIANTS), indirect=True)
+def test_compose_trusts_forwarded_headers_from_nginx_alone(project: Path) -> None:
+    """The app trusts X-Forwarded-* from nginx's fixed address only, never from `*`.
+
+    nginx has a static address on the stack's network; the addresses Docker hands out to the
+    other containers come from a range that leaves it out, so no other container can take it.
+    """
+    document = yaml.safe_load((project / "compose.yaml").read_text())
+    services = document["services"]
+    trusted = resolved(services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"])
+    (network,) = services["nginx"]["networks"].values()
+    nginx_address = ipaddress.ip_address(resolved(network["ipv4_address"]))
+    assert trusted == str(nginx_address)
+    (pool,) = document["networks"]["default"]["ipam"]["config"]
+    assert nginx_address in ipaddress.ip_network(resolved(pool["subnet"]))
+    assert nginx_address not in ipaddress.ip_network(resolved(pool["ip_range"]))
+
+
+def resolved(value: str) -> str:
+    """`value` with each `${NAME:-default}` replaced by its default, as compose does unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
 
 
 def test_compose_connects_the_app_to_its_stores(project: Path, variant: Variant) -> None:
@@ -298,18 +335,28 @@ def test_nginx_config_passes_nginx_t(project: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("variant", _params(NGINX_VARIANTS), indirect=True)
 def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
-    """The proxy forwards the client's details and request id, and rate-limits the login."""
+    """The proxy names the client itself, forwards the request id, and limits every credential."""
     config = (project / "nginx" / "nginx.conf").read_text()
+    tls = (project / "nginx" / "tls.conf").read_text()
     lines = {" ".join(line.split()) for line in config.splitlines()}
-    expected = {
+    credentials = {
+        "location = /api/v1/auth/login {",
+        "location = /api/v1/auth/token {",
+        "limit_req zone=login burst=5 nodelay;",
+        "location = /api/v1/auth/register {",
+        "limit_req zone=register burst=5 nodelay;",
+    }
+    expected = credentials | {
         "server_tokens off;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+        "proxy_set_header X-Real-IP $remote_addr;",
+        "# set_real_ip_from 10.0.0.0/8;",
+        "# real_ip_header X-Forwarded-For;",
+        "# real_ip_recursive on;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
         "proxy_set_header Host $host;",
         "proxy_set_header X-Request-ID $forwarded_request_id;",
         '"" $request_id;',
-        "location = /api/v1/auth/login {",
-        "limit_req zone=login burst=5 nodelay;",
         "limit_req_status 429;",
         "gzip_proxied any;",
         'add_header X-Content-Type-Options "nosniff" always;',
@@ -321,6 +368,10 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
         'add_header Referrer-Policy "no-referrer" always;',
     }
     assert expected - lines == set()
+    assert credentials - {" ".join(line.split()) for line in tls.splitlines()} == set()
+    # The client's own X-Forwarded-For is never passed on (nor appended to).
+    assert "$proxy_add_x_forwarded_for" not in config + tls
+    assert "$http_x_forwarded_for" not in config + tls
     assert "default \"default-src 'none'; frame-ancestors 'none'" in config
     # Only http-level add_header lines: one in a server or location would drop all of these.
     server_part = config[config.index("server {") :]
@@ -331,16 +382,23 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
 def test_nginx_proxies_with_headers_request_id_and_login_limit(
     default_project: Path, tmp_path: Path
 ) -> None:
-    """Through a real nginx: forwarded headers, request id, CSP per page, gzip, 429 on login."""
+    """Through a real nginx: forwarded headers, request id, CSP per page, gzip, credential limits.
+
+    A client's own X-Forwarded-For and X-Real-IP are replaced by its real address. Logins (both
+    routes share one count) and registrations are refused with 429 after a burst of 5.
+    """
     nginx = require_tool("nginx")
     port = free_port()
+    spoofed = {"X-Forwarded-For": "203.0.113.50", "X-Real-IP": "203.0.113.51"}
     with echo_upstream() as upstream:
         config = nginx_test_config(default_project, tmp_path, ports=(port, upstream))
         with running_nginx(nginx, config, port) as url, httpx.Client(base_url=url) as client:
-            api = client.get("/api/v1/tasks")
+            api = client.get("/api/v1/tasks", headers=spoofed)
             given_id = client.get("/api/v1/tasks", headers={"X-Request-ID": "abc-123"})
             docs = client.get("/docs")
-            logins = [client.post("/api/v1/auth/login").status_code for _ in range(8)]
+            logins = [client.post("/api/v1/auth/login").status_code for _ in range(4)]
+            logins += [client.post("/api/v1/auth/token").status_code for _ in range(4)]
+            registrations = [client.post("/api/v1/auth/register").status_code for _ in range(8)]
             metrics = client.get("/metrics")
 
     assert api.status_code == 200
@@ -354,10 +412,12 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
     assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     forwarded = api.json()["headers"]
     assert forwarded["X-Forwarded-For"] == "127.0.0.1"
+    assert forwarded["X-Real-IP"] == "127.0.0.1"
     assert forwarded["X-Forwarded-Proto"] == "http"
     assert re.fullmatch(r"[0-9a-f]{32}", forwarded["X-Request-ID"])
     assert given_id.json()["headers"]["X-Request-ID"] == "abc-123"
     assert logins == [200] * 6 + [429] * 2
+    assert registrations == [200] * 6 + [429] * 2
     assert metrics.status_code == 404
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from tests.support import report
 from tests.support.ci import SMOKE_COMMAND
-from tests.support.compose import ComposeStack
+from tests.support.compose import ComposeStack, fresh_network_prefix
 from tests.support.containers import TEST_LABEL, container, unique
 from tests.support.docker import BUILD_ENV, base_tag, real_images
 from tests.support.flow import ApiFlow
@@ -273,6 +273,7 @@ def test_smoke_script_passes_on_a_fresh_checkout(
         **ports,
         APP_IMAGE=image,
         COMPOSE_PROJECT_NAME=unique(preset.id).replace("-", ""),
+        NETWORK_PREFIX=fresh_network_prefix(),
     )
     started = time.monotonic()
     try:

@@ -9,6 +9,7 @@ must render the same.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,7 @@ def test_production_renders_every_object(production: dict[ResourceId, Resource],
         ResourceId("Service", slug),
         ResourceId("Ingress", slug),
         ResourceId("Ingress", f"{slug}-login"),
+        ResourceId("Ingress", f"{slug}-register"),
         ResourceId("HorizontalPodAutoscaler", slug),
         ResourceId("PodDisruptionBudget", slug),
     }
@@ -199,29 +201,72 @@ def test_image_matches_the_project(renderer: Renderer, variant: Variant, slug: s
     assert bind.group(1) == exposed[0]
 
 
-def test_ingress_limits_login(production: dict[ResourceId, Resource], slug: str) -> None:
-    """Login has its own rate-limited Ingress; both cap the body size and route to the Service."""
-    login = production[ResourceId("Ingress", f"{slug}-login")]
-    annotations = login["metadata"]["annotations"]
-    assert annotations["nginx.ingress.kubernetes.io/limit-rpm"] == "10"
-    (path,) = login["spec"]["rules"][0]["http"]["paths"]
-    assert {k: path[k] for k in ("path", "pathType")} == {
-        "path": "/api/v1/auth/login",
-        "pathType": "Exact",
+CREDENTIAL_PATHS = {
+    "/api/v1/auth/login": "-login",
+    "/api/v1/auth/token": "-login",
+    "/api/v1/auth/register": "-register",
+}
+LIMITS = {"-login": ("10", "1"), "-register": ("1", "5")}
+
+
+def _paths(ingress: Resource) -> dict[str, str]:
+    return {
+        path["path"]: path["pathType"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
     }
-    for name in (slug, f"{slug}-login"):
-        ingress = production[ResourceId("Ingress", name)]
+
+
+def test_ingress_limits_every_credential_path(
+    production: dict[ResourceId, Resource], slug: str
+) -> None:
+    """Login, token and registration each go through a rate-limited Ingress of their own.
+
+    ingress-nginx applies annotations to a whole Ingress, so a limit on the catch-all one would
+    limit the API; an exact path in a limited Ingress wins over the catch-all `/` prefix.
+    """
+    ingresses = {r.name: production[r] for r in production if r.kind == "Ingress"}
+    assert set(ingresses) == {slug} | {slug + suffix for suffix in LIMITS}
+    for path, suffix in CREDENTIAL_PATHS.items():
+        assert _paths(ingresses[slug + suffix]).get(path) == "Exact", path
+    for suffix, (rpm, burst) in LIMITS.items():
+        ingress = ingresses[slug + suffix]
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/limit-rpm"] == rpm
+        assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == burst
+        assert set(_paths(ingress)) == {p for p, s in CREDENTIAL_PATHS.items() if s == suffix}
+    assert _paths(ingresses[slug]) == {"/": "Prefix"}
+    for ingress in ingresses.values():
         assert ingress["spec"]["ingressClassName"] == "nginx"
-        assert (
-            ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
-            == "1m"
-        )
-        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-        assert {"name": slug, "port": {"name": "http"}} == backend
+        assert ingress["metadata"]["annotations"][
+            "nginx.ingress.kubernetes.io/proxy-body-size"
+        ] == ("1m")
+        backends = [
+            path["backend"]["service"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        ]
+        assert all(b == {"name": slug, "port": {"name": "http"}} for b in backends)
     service = production[ResourceId("Service", slug)]
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
     ]
+
+
+@pytest.mark.parametrize("path", ["base", "overlays/production"])
+def test_pods_trust_forwarded_headers_from_the_pod_network_only(
+    k8s: Path, slug: str, path: str
+) -> None:
+    """GUNICORN_FORWARDED_ALLOW_IPS is a private network of at most a /12, never `*`."""
+    config = by_id(build(k8s / path))[ResourceId("ConfigMap", f"{slug}-config")]["data"]
+    trusted = config["GUNICORN_FORWARDED_ALLOW_IPS"].split(",")
+    assert "*" not in trusted
+    networks = [ipaddress.ip_network(entry.strip()) for entry in trusted]
+    assert all(n.is_private and n.prefixlen >= MIN_PREFIX[n.version] for n in networks), networks
+
+
+#: The widest network the pods may trust: a /12 (IPv4), a /48 (IPv6).
+MIN_PREFIX = {4: 12, 6: 48}
 
 
 def test_scaling_and_disruption(production: dict[ResourceId, Resource], slug: str) -> None:

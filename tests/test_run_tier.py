@@ -129,26 +129,28 @@ def test_login_limit_is_shared_by_both_workers(
 ) -> None:
     """One client's 6th login in a minute gets 429 from the app.
 
-    With Redis, each attempt comes on a fresh connection, so that either worker may serve it: the
-    count is shared. Without Redis each worker counts alone (as documented), so the attempts share
-    one connection and one worker.
+    The client connects from an address of its own (loopback is all of 127.0.0.0/8), straight to
+    gunicorn. With Redis, each attempt comes on a fresh connection, so that either worker may
+    serve it: the count is shared. Without Redis each worker counts alone (as documented), so the
+    attempts share one connection and one worker.
     """
-    client_ip = "198.51.100.7"  # a fresh client, named through the trusted proxy header
+    client_ip = "127.0.0.7"
     shared = bool(preset.answers["use_redis"])
-    attempt = {
-        "json": {"username": "nobody", "password": "Wr0ngpass"},
-        "headers": {"X-Forwarded-For": client_ip},
-    }
+    attempt = {"json": {"username": "nobody", "password": "Wr0ngpass"}}
     login = f"{stack.app_url}/api/v1/auth/login"
-    with httpx.Client(timeout=10.0) as kept_connection:
-        statuses = [
-            (
-                flow.fresh("POST", login, **attempt)
-                if shared
-                else flow.send(kept_connection, "POST", login, **attempt)
-            ).status_code
-            for _ in range(6)
-        ]
+
+    def from_client() -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address=client_ip)
+        return httpx.Client(transport=transport, timeout=10.0)
+
+    with from_client() as kept_connection:
+        statuses = []
+        for _ in range(6):
+            if shared:
+                with from_client() as fresh:
+                    statuses.append(flow.send(fresh, "POST", login, **attempt).status_code)
+            else:
+                statuses.append(flow.send(kept_connection, "POST", login, **attempt).status_code)
     assert statuses == [401] * 5 + [429]
     if shared:
         assert stack.cache is not None

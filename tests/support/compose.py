@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import yaml
 
 from tests.support.docker import BUILD_ENV
 from tests.support.services import require
@@ -13,6 +17,35 @@ from tests.support.tools import clean_env, run
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+#: compose's `${NAME:-default}`.
+_DEFAULTED = re.compile(r"\$\{\w+:-([^}]*)\}")
+
+
+def interpolated(value: str) -> str:
+    """`value` as compose reads it when the variables it names are unset: their defaults."""
+    return _DEFAULTED.sub(r"\1", value)
+
+
+def app_environment(project: Path) -> dict[str, str]:
+    """The `environment` that the rendered compose.yaml gives the app, defaults interpolated."""
+    document = yaml.safe_load((project / "compose.yaml").read_text())
+    environment = document["services"]["app"]["environment"]
+    return {name: interpolated(str(value)) for name, value in environment.items()}
+
+
+def nginx_address(project: Path) -> str | None:
+    """nginx's fixed address on the compose network (defaults interpolated), None if it has none."""
+    document = yaml.safe_load((project / "compose.yaml").read_text())
+    nginx = document["services"].get("nginx") or {}
+    addresses = [n["ipv4_address"] for n in (nginx.get("networks") or {}).values() if n]
+    return interpolated(addresses[0]) if addresses else None
+
+
+def fresh_network_prefix() -> str:
+    """A NETWORK_PREFIX (`a.b.c`: a /24) for one test stack, apart from others on the engine."""
+    return f"10.{secrets.choice(range(200, 250))}.{secrets.randbelow(256)}"
 
 
 @dataclass
@@ -23,6 +56,8 @@ class ComposeStack:
     name: str
     ports: dict[str, int]
     image: str = field(init=False)
+    #: The stack's own network (compose.yaml's NETWORK_PREFIX): stacks side by side never clash.
+    network_prefix: str = field(default_factory=fresh_network_prefix)
 
     def __post_init__(self) -> None:
         self.image = f"{self.name}-app:test"
@@ -35,6 +70,7 @@ class ComposeStack:
             **BUILD_ENV,
             COMPOSE_DOCKER_CLI_BUILD="0",
             APP_IMAGE=self.image,
+            NETWORK_PREFIX=self.network_prefix,
             **{name: str(port) for name, port in self.ports.items()},
         )
         result = run(command, cwd=self.project, env=env, timeout=timeout)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tests.support.compose import app_environment, nginx_address
 from tests.support.deploy import nginx_test_config, require_tool, running_nginx
 from tests.support.services import (
     PostgresServer,
@@ -45,23 +46,38 @@ class Stack:
         return self.log.read_text(errors="replace").splitlines()
 
 
+#: Where nginx connects from here, in place of its fixed address on the compose network.
+NGINX_HERE = "127.0.0.1"
+#: compose settings that name compose's own hosts: the stack points them at its own servers.
+COMPOSE_HOSTS = frozenset({"DATABASE_URL", "REDIS_URL"})
+
+
 def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[str, str]:
-    """The environment the service runs with: production settings and JSON logs."""
-    env = clean_env(
-        ENVIRONMENT="production",
+    """The environment the service runs with: compose's app settings, a key and JSON logs.
+
+    compose's `environment` of the app applies as it is (ENVIRONMENT=production, the proxies
+    gunicorn trusts...), except the URLs of compose's hosts, and nginx's compose address: nginx
+    connects from 127.0.0.1 here, so a setting naming nginx names 127.0.0.1 instead.
+    """
+    nginx = nginx_address(project) if answers["use_nginx"] else None
+    compose = {
+        name: NGINX_HERE if nginx is not None and value == nginx else value
+        for name, value in app_environment(project).items()
+        if name not in COMPOSE_HOSTS
+    }
+    assert not [value for value in compose.values() if "$" in value], compose
+    return clean_env(
         SECRET_KEY=secrets.token_urlsafe(48),
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
         GUNICORN_WORKERS="2",
-        GUNICORN_FORWARDED_ALLOW_IPS="127.0.0.1",
         GUNICORN_CONTROL_SOCKET=str(workdir / "gunicorn.ctl"),
         DATABASE_URL=f"sqlite+aiosqlite:///{workdir / 'service.db'}",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"),
-        # One test client makes every request: only the login limit is under test here.
+        # One test client makes most requests: the default limit is not what is under test.
         RATE_LIMIT_DEFAULT="100000/minute",
+        **compose,
     )
-    del project, answers
-    return env
 
 
 @contextlib.contextmanager

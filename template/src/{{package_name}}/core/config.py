@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_DEFAULT: str = "100/minute"
     RATE_LIMIT_LOGIN: str = "5/minute"
+    RATE_LIMIT_REGISTER: str = "5/hour"
     TRUSTED_PROXIES: Networks = []
 
     # Used by the optional features, when the service was generated with them.
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
             return json.loads(value)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN")
+    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         """Accept one limit in the notation of `limits`: `5/minute`, `100 per hour`, `2/second`."""
