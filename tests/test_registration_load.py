@@ -43,22 +43,26 @@ SAMPLE_INTERVAL = 0.1
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer) -> Iterator[Stack]:
-    """The default preset, serving; per-client registration limits far above the burst."""
+    """The default preset, serving with its default limits (5 registrations per client an hour)."""
     project = renderer.installed(DEFAULT.answers)
-    settings = {"RATE_LIMIT_REGISTER": "1000/minute"}
-    with running_stack(project, DEFAULT.answers, settings=settings) as running:
+    with running_stack(project, DEFAULT.answers) as running:
         yield running
 
 
 def register(app_url: str, client_number: int) -> httpx.Response:
     """Register a new user from loopback address 127.0.0.<client_number + 10>."""
+    return register_from(app_url, f"127.0.0.{client_number + 10}")
+
+
+def register_from(app_url: str, address: str) -> httpx.Response:
+    """Register a new user from the loopback address `address`."""
     username = f"burst_{client_number}_{secrets.token_hex(4)}"
     body = {
         "email": f"{username}@example.com",
         "username": username,
         "password": f"Burst-{secrets.token_hex(8)}",
     }
-    transport = httpx.HTTPTransport(local_address=f"127.0.0.{client_number + 10}")
+    transport = httpx.HTTPTransport(local_address=address)
     with httpx.Client(base_url=app_url, transport=transport, timeout=60) as client:
         return client.post("/api/v1/auth/register", json=body)
 
@@ -114,3 +118,13 @@ def test_a_registration_burst_keeps_each_worker_within_its_hashing_bound(stack: 
         if peaks[pid] > idle[pid] + HASH_BOUND * MIB_PER_HASH
     }
     assert over == {}, f"workers over idle + {HASH_BOUND} x {MIB_PER_HASH} MiB: {over}"
+
+
+def test_one_client_registering_fifty_times_at_once_meets_the_limit(stack: Stack) -> None:
+    """50 registrations at once from one address: 5 are taken (RATE_LIMIT_REGISTER), 45 get 429."""
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        responses = list(pool.map(lambda _: register_from(stack.app_url, "127.0.0.200"), range(50)))
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(429) == CLIENTS - 5, sorted(statuses)
+    assert set(statuses) <= {201, 429, 503}, statuses
+    assert all(r.headers["Retry-After"].isdecimal() for r in responses if r.status_code == 429)
