@@ -56,7 +56,7 @@ def register(app_url: str, client_number: int) -> httpx.Response:
 
 def register_from(app_url: str, address: str) -> httpx.Response:
     """Register a new user from the loopback address `address`."""
-    username = f"burst_{client_number}_{secrets.token_hex(4)}"
+    username = f"burst_{address.rsplit('.', 1)[1]}_{secrets.token_hex(4)}"
     body = {
         "email": f"{username}@example.com",
         "username": username,
