@@ -447,3 +447,37 @@ def test_alerts_select_only_series_and_labels_the_service_exports() -> None:
                 f"{name} has no label {label}" for label in labels - series.get(name, set())
             ]
     assert problems == []
+
+
+# Security page ---------------------------------------------------------------------------------
+
+
+def defended_by(cell: str) -> list[tuple[Path, str]]:
+    """The test files and names of a `Test` cell: `tests/x.py::name` here, `project: ...` rendered."""
+    found = []
+    for span in re.findall(r"`((?:project: )?tests/[^`]+?::\w+)`", cell):
+        file, _, name = span.removeprefix("project: ").partition("::")
+        if span.startswith("project: "):
+            sources = [
+                source
+                for source in (TEMPLATE / "tests").iterdir()
+                if re.sub(r"\{%.*?%\}", "", source.name).removesuffix(".jinja") == Path(file).name
+            ]
+            assert len(sources) == 1, f"no single template file renders {file}"
+            found.append((sources[0], name))
+        else:
+            found.append((ROOT / file, name))
+    return found
+
+
+def test_security_page_names_a_real_test_for_every_attack() -> None:
+    """Each attack on the security page names tests, and each named test exists."""
+    rows = table(page("security.md"), "Attack")
+    assert len(rows) >= 15
+    for attack, cells in rows.items():
+        tests = defended_by(cells[2])
+        assert tests, f"{attack!r} names no test"
+        for file, name in tests:
+            assert re.search(rf"^(async )?def {name}\(", file.read_text(), re.MULTILINE), (
+                f"{attack!r}: {file.name} has no test {name}"
+            )
