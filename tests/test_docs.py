@@ -453,7 +453,7 @@ def test_alerts_select_only_series_and_labels_the_service_exports() -> None:
 
 
 def defended_by(cell: str) -> list[tuple[Path, str]]:
-    """The test files and names of a `Test` cell: `tests/x.py::name` here, `project: ...` rendered."""
+    """The files and names of the tests in a `Test` cell (`project: ` ones are template files)."""
     found = []
     for span in re.findall(r"`((?:project: )?tests/[^`]+?::\w+)`", cell):
         file, _, name = span.removeprefix("project: ").partition("::")
