@@ -261,7 +261,7 @@ def test_database_loss_turns_readiness_503_and_heals_without_restart(
 def test_redis_loss_degrades_as_documented_and_heals(
     stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]], preset: Variant
 ) -> None:
-    """Redis stops: requests still succeed (cache misses, limits fail open), readiness 503."""
+    """Redis stops: requests still succeed (cache misses, limits in memory), readiness 503."""
     if not preset.answers["use_redis"]:
         pytest.fail("the PostgreSQL presets under test all use Redis")
     assert stack.cache is not None
@@ -284,7 +284,7 @@ def test_redis_loss_degrades_as_documented_and_heals(
     finally:
         stack.cache.start()
     outage_log = "\n".join(stack.log_lines()[log_lines_before:])
-    assert "rate_limit_storage_failed" in outage_log  # the limits failed open, and said so
+    assert "rate_limit_storage_failed" in outage_log  # the limits went to memory, and said so
     assert "cache read failed" in outage_log  # the cache missed, and said so
     wait_for_status(flow, "/healthz/ready", 200, within=15)
     assert flow.request("POST", f"{stack.app_url}/api/v1/auth/login", json=login).is_success
