@@ -121,8 +121,8 @@ def _sub_once(path: Path, pattern: str, replacement: str) -> None:
     path.write_text(text)
 
 
-def make_template_repo(dest: Path, *, with_migration: bool = True) -> Path:
-    """A git repo of this template's working tree, tagged `v0.1.0`, with `v0.2.0` on top."""
+def copy_working_tree(dest: Path) -> None:
+    """Copy this checkout's files as they are (tracked, and untracked but not ignored) to `dest`."""
     listed = run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT
     ).stdout
@@ -131,6 +131,11 @@ def make_template_repo(dest: Path, *, with_migration: bool = True) -> Path:
         if source.is_file() or source.is_symlink():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name, follow_symlinks=False)
+
+
+def make_template_repo(dest: Path, *, with_migration: bool = True) -> Path:
+    """A git repo of this template's working tree, tagged `v0.1.0`, with `v0.2.0` on top."""
+    copy_working_tree(dest)
     git("init", "--quiet", "--initial-branch=main", cwd=dest)
     commit_all(dest, "The template as it is")
     git("tag", FIRST, cwd=dest)
@@ -382,14 +387,7 @@ def make_release_repo(dest: Path) -> Path:
     commit_all(dest, f"The template at {PREVIOUS_RELEASE}")
     git("tag", PREVIOUS_RELEASE, cwd=dest)
     git("rm", "-r", "--quiet", ".", cwd=dest)
-    listed = run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file() or source.is_symlink():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name, follow_symlinks=False)
+    copy_working_tree(dest)
     commit_all(dest, "The template as it is")
     git("tag", NEXT_RELEASE, cwd=dest)
     return dest
