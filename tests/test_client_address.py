@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.compose import app_environment, nginx_address
+from tests.support.services import wait_until
 from tests.support.stack import NGINX_HERE, Stack, running_stack
 from tests.support.variants import presets
 
@@ -133,10 +134,14 @@ def test_the_access_log_names_the_real_client(stack: Stack) -> None:
         sent = client.get("/info/status", headers={**forged(), "X-Request-ID": uuid()})
         assert sent.status_code == httpx.codes.OK
 
+    def access_lines() -> list[str]:
+        request_id = sent.headers["X-Request-ID"]
+        return [line for line in stack.log_lines() if request_id in line and "http_request" in line]
+
+    # The access line is written once the response has gone: give the worker a moment.
+    wait_until(lambda: bool(access_lines()), timeout=10, what="the access log line", log=stack.log)
+    (record,) = access_lines()
     lines = stack.log_lines()
-    (record,) = [
-        line for line in lines if sent.headers["X-Request-ID"] in line and "http_request" in line
-    ]
     assert f'"client": "{address}:' in record
     assert [line for line in lines if FORGED_NETWORK in line] == []
 
@@ -188,7 +193,11 @@ def wait_ready(client: httpx.Client, timeout: float = 30) -> None:
 def new_user() -> dict[str, str]:
     """A registration body for a user nobody has taken."""
     name = f"u{secrets.token_hex(6)}"
-    return {"email": f"{name}@example.com", "username": name, "password": "Sup3r-" + name}
+    return {
+        "email": f"{name}@example.com",
+        "username": name,
+        "password": "Sup3r-" + secrets.token_hex(6),
+    }
 
 
 def uuid() -> str:
