@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,8 +57,22 @@ def test_migrations_match_the_models_on_postgresql(project: Path, server: Postgr
 
 
 def test_migrations_downgrade_to_an_empty_database(project: Path, server: PostgresServer) -> None:
-    """Every migration can be reverted: `downgrade base` after `upgrade head` succeeds."""
+    """`downgrade base` after `upgrade head` reverts every migration: no table but Alembic's."""
     url = server.create_database("roundtrip")
     alembic(project, url, "upgrade", "head")
+    head = re.search(r"^(\w+) \(head\)$", alembic(project, url, "heads"), re.MULTILINE)
+    assert head is not None
+    assert public_tables(server, url) > {"alembic_version"}
+    assert f"{head[1]} (head)" in alembic(project, url, "current")
+
     alembic(project, url, "downgrade", "base")
-    assert "(head)" not in alembic(project, url, "current")
+
+    assert head[1] not in alembic(project, url, "current")
+    assert public_tables(server, url) == {"alembic_version"}
+
+
+def public_tables(server: PostgresServer, url: str) -> set[str]:
+    """The tables of the database at `url`, in its public schema."""
+    query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    result = run([str(server.bindir / "psql"), "-Atc", query, url], None)
+    return set(result.stdout.split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 import pytest
@@ -73,9 +74,17 @@ def test_leaves_no_jinja_unrendered(project: Path) -> None:
     assert leftovers == []
 
 
-def test_every_yaml_toml_and_json_file_parses(project: Path) -> None:
-    """Configuration files are valid YAML, TOML or JSON."""
-    parsed = 0
+#: The configuration files each CI provider's answer renders.
+CI_FILES = {
+    "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
+    "gitlab": {".gitlab-ci.yml"},
+    "none": set(),
+}
+
+
+def test_every_yaml_toml_and_json_file_parses(project: Path, variant: Variant) -> None:
+    """Configuration files are valid YAML, TOML or JSON: the project's, its CI's and its lock."""
+    parsed: set[str] = set()
     parsers: dict[str, Callable[[str], object]] = {
         ".yml": lambda text: list(yaml.safe_load_all(text)),
         ".yaml": lambda text: list(yaml.safe_load_all(text)),
@@ -86,8 +95,14 @@ def test_every_yaml_toml_and_json_file_parses(project: Path) -> None:
     for path in rendered_files(project):
         if path.suffix in parsers:
             parsers[path.suffix](path.read_text())
-            parsed += 1
-    assert parsed >= 3
+            parsed.add(path.relative_to(project).as_posix())
+    wanted = {
+        path
+        for path, rendered in expected_files(variant.answers).items()
+        if rendered and PurePosixPath(path).suffix in {".yml", ".yaml", ".toml", ".lock"}
+    }
+    wanted |= CI_FILES[variant.answers.get("ci_provider", "github")]
+    assert wanted - parsed == set()
 
 
 def test_answers_file_holds_every_answer_and_no_secret(project: Path, variant: Variant) -> None:
