@@ -92,7 +92,7 @@ def _machine() -> dict[str, object]:
 
 
 def _table(results: dict[str, Any], image: ImageFigures | None) -> str:
-    """The figures as a Markdown table (docs/performance.md carries the latest)."""
+    """Return the figures as a Markdown table (docs/performance.md carries the latest)."""
     rows = [("Measure", "Value"), ("---", "---")]
     for name, figures in results["service"].items():
         rows.append(

@@ -39,10 +39,10 @@ def misses(
 
 
 def live_over_bare(service: dict[str, Figures]) -> float:
-    """(a): the generated liveness probe's throughput over bare FastAPI's."""
+    """Return budget (a): the generated liveness probe's throughput over bare FastAPI's."""
     return round(service["healthz_live"].rps / service["bare_health"].rps, 3)
 
 
 def stack_over_bare(service: dict[str, Figures]) -> float:
-    """The whole middleware stack's throughput (`/info/status`) over bare FastAPI's: reported."""
+    """Return the middleware stack's throughput (`/info/status`) over bare FastAPI's (no budget)."""
     return round(service["info_status"].rps / service["bare_health"].rps, 3)

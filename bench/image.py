@@ -69,7 +69,7 @@ def _build(docker: str, context: Path, tag: str) -> tuple[float, str]:
 
 
 def _size(docker: str, image: str) -> float:
-    """The image's size in MB."""
+    """Return the image's size in MB."""
     inspect = [docker, "image", "inspect", "--format", "{{.Size}}", image]
     return round(int(run(inspect, cwd=None).stdout.strip()) / 1e6, 1)
 

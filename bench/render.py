@@ -68,7 +68,7 @@ def measure_render(runs: int) -> RenderTimes:
 
 
 def _copy(template: Path, destination: Path, data_file: Path | None) -> float:
-    """The wall time of one `copier copy --defaults` of `template` at its HEAD."""
+    """Return the wall time of one `copier copy --defaults` of `template` at its HEAD."""
     command = [str(COPIER), "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD"]
     if data_file:
         command += ["--data-file", str(data_file)]
@@ -82,14 +82,14 @@ def _copy(template: Path, destination: Path, data_file: Path | None) -> float:
 
 
 def _one_file_template(directory: Path) -> Path:
-    """A git repository holding a template of one question and one rendered file."""
+    """Return a git repository holding a template of one question and one rendered file."""
     directory.mkdir()
     (directory / "README.md.jinja").write_text("# {{ name }}\n")
     return _committed_template(directory)
 
 
 def _same_tree_template(directory: Path, rendered: Path) -> Path:
-    """A template of one question that renders `rendered`'s files, each as one line."""
+    """Return a template of one question that renders `rendered`'s files, each as one line."""
     directory.mkdir()
     for path in rendered.rglob("*"):
         relative = path.relative_to(rendered)

@@ -35,7 +35,7 @@ class Sample:
 
 
 def wrk_path() -> str:
-    """The wrk executable (Debian's `wrk` package)."""
+    """Return the wrk executable (Debian's `wrk` package)."""
     found = shutil.which("wrk")
     if found is None:
         msg = "wrk is not installed: apt-get install wrk"
@@ -96,7 +96,7 @@ def parse(output: str) -> Sample:
 
 
 def _percentile(output: str, percent: str) -> float:
-    """A latency percentile of wrk's distribution, in milliseconds."""
+    """Return a latency percentile of wrk's distribution, in milliseconds."""
     found = re.search(rf"^\s+{percent}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     if found is None:
         raise SystemExit(f"wrk printed no {percent}% latency:\n{output}")

@@ -27,7 +27,7 @@ TOOLS: Final = ROOT / ".tools"
 
 
 def uv() -> str:
-    """The uv executable: the one on PATH, else a private install made on first use."""
+    """Return the uv executable: the one on PATH, else a private install made on first use."""
     found = shutil.which("uv")
     if found:
         return found
@@ -59,7 +59,7 @@ def quickstart(dest: str = "../taskapi", port: str = "8000") -> int:
 
 
 def package_of(project: Path) -> str:
-    """The package name recorded in a rendered project's answers file."""
+    """Return the package name recorded in a rendered project's answers file."""
     for line in (project / ".copier-answers.yml").read_text().splitlines():
         if line.startswith("package_name:"):
             return line.split(":", 1)[1].strip()
@@ -83,7 +83,7 @@ def bench(*args: str) -> int:
 
 
 def env_with_uv() -> dict[str, str]:
-    """This environment, with `uv` on PATH: the tests run it by name in each rendered project."""
+    """Return this environment with `uv` on PATH: tests run it by name in each render."""
     if shutil.which("uv"):
         return dict(os.environ)
     shims = TOOLS / "shims"

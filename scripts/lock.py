@@ -42,7 +42,7 @@ DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
 
 
 def target(python_version: str) -> Path:
-    """The lock template that Copier renders as `uv.lock` for `python_version`."""
+    """Return the lock template that Copier renders as `uv.lock` for `python_version`."""
     return TEMPLATE / f"{{% if python_version == '{python_version}' %}}uv.lock{{% endif %}}.jinja"
 
 
@@ -122,13 +122,13 @@ def literals() -> list[Literal]:
 
 
 def combos_matching(term: tuple[Literal, ...], combos: list[Combo]) -> set[Combo]:
-    """The answer sets where every literal of `term` holds."""
+    """Return the answer sets where every literal of `term` holds."""
     names = list(DIMENSIONS)
     return {c for c in combos if all(c[names.index(name)] == value for name, value in term)}
 
 
 def condition(members: set[Combo], combos: list[Combo]) -> str | None:
-    """The simplest Jinja condition (a greedy disjunction of conjunctions) true on `members`."""
+    """Return the simplest Jinja condition true on `members`: a greedy OR of ANDs."""
     if members == set(combos):
         return None
     candidates = [

@@ -30,7 +30,7 @@ class ReleaseError(Exception):
 
 
 def changelog_releases(changelog: str) -> list[tuple[str, str | None]]:
-    """The releases in CHANGELOG.md, newest first, as (version, date or None)."""
+    """Return the releases in CHANGELOG.md, newest first, as (version, date or None)."""
     return [(version, date or None) for version, date in RELEASE_HEADING.findall(changelog)]
 
 
@@ -41,7 +41,7 @@ def _git(root: Path, *args: str) -> str:
 
 
 def release_tag(root: Path) -> str:
-    """The tag that HEAD of the checkout at `root` should get, after checking it can get it."""
+    """Return the tag that HEAD of the checkout at `root` should get, once checked it can."""
     version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
     releases = changelog_releases((root / "CHANGELOG.md").read_text())
     if not releases or releases[0][0] != version:

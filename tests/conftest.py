@@ -32,5 +32,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def renderer(copie_session: Copie) -> Renderer:
-    """Renders each answer set once per session."""
+    """Return the renderer that renders each answer set once per session."""
     return Renderer(copie_session)

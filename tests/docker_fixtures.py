@@ -14,11 +14,11 @@ from tests.support.variants import option_values
 
 @pytest.fixture(scope="session")
 def docker() -> str:
-    """The docker CLI of a running engine (CI fails without one; elsewhere the test skips)."""
+    """Return the docker CLI of a running engine (CI fails without one; elsewhere tests skip)."""
     return docker_engine()
 
 
 @pytest.fixture(scope="session")
 def standin_images() -> frozenset[str]:
-    """The official images a rendered project names, ready locally: real ones or stand-ins."""
+    """Make the official images a render names ready locally: real ones or stand-ins."""
     return build_standins(option_values()["python_version"])

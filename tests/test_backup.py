@@ -41,14 +41,14 @@ TITLES = [f"backed up {n}" for n in range(7)]
     ],
 )
 def preset(request: pytest.FixtureRequest) -> Variant:
-    """A PostgreSQL preset and a SQLite one."""
+    """Return a PostgreSQL preset and a SQLite one."""
     value: Variant = request.param
     return value
 
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
-    """The preset, serving, with one user who owns the tasks in TITLES."""
+    """Yield the preset, serving, with one user who owns the tasks in TITLES."""
     project = renderer.installed(preset.answers)
     with running_stack(project, preset.answers) as running:
         flow = ApiFlow(running.app_url)
@@ -85,12 +85,12 @@ def backup(stack: Stack, directory: Path, **settings: str) -> subprocess.Complet
 
 
 def dumps(directory: Path) -> list[str]:
-    """The dump files in `directory`, by name."""
+    """Return the dump files in `directory`, by name."""
     return sorted(path.name for path in directory.iterdir())
 
 
 def restored_titles(stack: Stack, dump: Path) -> list[str]:
-    """The task titles of `dump`, restored into a fresh database."""
+    """Return the task titles of `dump`, restored into a fresh database."""
     if stack.database is None:
         with sqlite3.connect(dump) as copy:
             rows = copy.execute("SELECT title FROM tasks ORDER BY title").fetchall()

@@ -69,12 +69,12 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture
 def project(renderer: Renderer, variant: Variant) -> Path:
-    """The project rendered from the variant's answers."""
+    """Return the project rendered from the variant's answers."""
     return renderer.project(variant.answers)
 
 
 def project_jobs(project: Path, provider: str) -> dict[str, Job]:
-    """The CI jobs of a rendered project, whichever provider it uses."""
+    """Return the CI jobs of a rendered project, whichever provider it uses."""
     if provider == "github":
         return github_jobs(load(project / ".github" / "workflows" / "ci.yml"))
     return gitlab_jobs(load(project / ".gitlab-ci.yml"))
@@ -105,7 +105,7 @@ def test_ci_files_match_their_schemas(project: Path, variant: Variant) -> None:
 
 @pytest.mark.parametrize("variant", _provider("github"), indirect=True)
 def test_github_workflow_passes_actionlint(project: Path) -> None:
-    """actionlint finds nothing in the generated workflow."""
+    """`actionlint` finds nothing in the generated workflow."""
     assert "passed lint checks" in actionlint(project)
 
 
@@ -215,7 +215,7 @@ def test_smoke_script_is_rendered_executable_in_every_variant(project: Path) -> 
 
 @pytest.fixture(scope="module")
 def precommit_config(renderer: Renderer) -> Path:
-    """The pre-commit configuration of the default render (the file is the same in every one)."""
+    """Return the pre-commit configuration of the default render (the same in every render)."""
     return renderer.project({}) / ".pre-commit-config.yaml"
 
 
@@ -225,7 +225,7 @@ def test_precommit_config_validates(precommit_config: Path) -> None:
 
 
 def test_precommit_runs_the_ci_checks_and_pins_its_hooks(precommit_config: Path) -> None:
-    """ruff and mypy run as CI runs them (locked versions); remote hooks are pinned to a release."""
+    """`ruff` and `mypy` run as CI runs them (locked versions); remote hooks pin a release."""
     config = yaml.safe_load(precommit_config.read_text())
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
     assert set(hooks) == {
@@ -265,12 +265,12 @@ def test_precommit_refuses_update_rejects(precommit_config: Path, path: str, ref
 
 
 def repo_workflow(name: str) -> dict[str, Job]:
-    """The jobs of one of this repo's workflows."""
+    """Return the jobs of one of this repo's workflows."""
     return github_jobs(load(REPO_WORKFLOWS / name))
 
 
 def test_repo_workflows_pass_actionlint_and_their_schema() -> None:
-    """actionlint and the workflow schema accept this repo's own workflows."""
+    """`actionlint` and the workflow schema accept this repo's own workflows."""
     assert "passed lint checks" in actionlint(ROOT)
     check_schema("vendor.github-workflows", *sorted(REPO_WORKFLOWS.glob("*.yml")))
 

@@ -43,14 +43,14 @@ _forged = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer) -> Iterator[Stack]:
-    """The default preset, rendered, installed, migrated and serving behind nginx."""
+    """Yield the default preset, rendered, installed, migrated and serving behind nginx."""
     project = renderer.installed(PRESET.answers)
     with running_stack(project, PRESET.answers) as running:
         yield running
 
 
 def client_from(address: str, base_url: str) -> httpx.Client:
-    """An HTTP client whose connections come from `address` (a 127.0.0.0/8 address)."""
+    """Return an HTTP client whose connections come from `address` (a 127.0.0.0/8 address)."""
     transport = httpx.HTTPTransport(local_address=address)
     return httpx.Client(base_url=base_url, transport=transport, timeout=30)
 
@@ -63,7 +63,7 @@ def forged() -> dict[str, str]:
 
 
 def is_app_refusal(response: httpx.Response) -> bool:
-    """The service's own 429 (JSON with Retry-After), not nginx's."""
+    """Tell whether `response` is the service's own 429 (JSON with Retry-After), not nginx's."""
     return (
         response.status_code == httpx.codes.TOO_MANY_REQUESTS
         and response.headers.get("content-type") == "application/json"
@@ -73,7 +73,7 @@ def is_app_refusal(response: httpx.Response) -> bool:
 
 
 def is_nginx_refusal(response: httpx.Response) -> bool:
-    """nginx's own 429 (an HTML page), which never reached the service."""
+    """Tell whether `response` is nginx's own 429 (an HTML page), never seen by the service."""
     return response.status_code == httpx.codes.TOO_MANY_REQUESTS and not is_app_refusal(response)
 
 
@@ -191,7 +191,7 @@ def wait_ready(client: httpx.Client, timeout: float = 30) -> None:
 
 
 def new_user() -> dict[str, str]:
-    """A registration body for a user nobody has taken."""
+    """Return a registration body for a user nobody has taken."""
     name = f"u{secrets.token_hex(6)}"
     return {
         "email": f"{name}@example.com",
@@ -201,5 +201,5 @@ def new_user() -> dict[str, str]:
 
 
 def uuid() -> str:
-    """A fresh request id."""
+    """Return a fresh request id."""
     return secrets.token_hex(16)

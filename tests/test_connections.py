@@ -45,7 +45,7 @@ class KubernetesScale:
 
 
 def sizing_table() -> dict[str, list[str]]:
-    """The rows of docs/operations.md's connections table, by their first cell."""
+    """Return the rows of docs/operations.md's connections table, by their first cell."""
     text = (ROOT / "docs" / "operations.md").read_text()
     section = text.split("### Connections: pool sizes times workers", 1)[1].split("\n### ", 1)[0]
     rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
@@ -54,13 +54,13 @@ def sizing_table() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def default_project(renderer: Renderer) -> Path:
-    """The project rendered with every default answer (PostgreSQL, compose)."""
+    """Return the project rendered with every default answer (PostgreSQL, compose)."""
     return renderer.project({})
 
 
 @pytest.fixture(scope="module")
 def production(renderer: Renderer, tmp_path_factory: pytest.TempPathFactory) -> KubernetesScale:
-    """The scale of a Kubernetes variant's production overlay, as kustomize builds it."""
+    """Return the scale of a Kubernetes variant's production overlay, as kustomize builds it."""
     variant = next(v for v in all_variants() if v.answers["use_kubernetes"])
     slug = str(variant.answers.get("project_slug", "taskapi"))
     k8s = deployable_copy(renderer.project(variant.answers), tmp_path_factory.mktemp("k8s") / "k8s")
@@ -89,7 +89,7 @@ def test_the_table_has_the_shipped_deployments() -> None:
 
 @pytest.mark.parametrize("cpus", [2, 4])
 def test_compose_with_the_default_pools_fits(default_project: Path, cpus: int) -> None:
-    """compose leaves workers (2 x CPUs + 1) and pools to their defaults, and the sum fits."""
+    """Compose leaves workers (2 x CPUs + 1) and pools to their defaults, and the sum fits."""
     app = compose_services(default_project)["app"]
     assert not {"GUNICORN_WORKERS", "WEB_CONCURRENCY", *POOL_SETTINGS} & set(app["environment"])
     assert "2 * available_cpus() + 1" in (default_project / "gunicorn.conf.py").read_text()

@@ -54,13 +54,13 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture
 def project(renderer: Renderer, variant: Variant) -> Path:
-    """The project rendered from the variant's answers."""
+    """Return the project rendered from the variant's answers."""
     return renderer.project(variant.answers)
 
 
 @pytest.fixture(scope="module")
 def default_project(renderer: Renderer) -> Path:
-    """The project rendered with every default answer."""
+    """Return the project rendered with every default answer."""
     return renderer.project({})
 
 
@@ -68,7 +68,7 @@ def default_project(renderer: Renderer) -> Path:
 
 
 def test_dockerfile_passes_hadolint(project: Path) -> None:
-    """hadolint finds nothing, down to style, and every inline ignore gives its reason."""
+    """`hadolint` finds nothing, down to style, and every inline ignore gives its reason."""
     dockerfile = project / "Dockerfile"
     run(["hadolint", "--no-color", "--failure-threshold", "style", str(dockerfile)], cwd=project)
     ignores = [line for line in dockerfile.read_text().splitlines() if "hadolint ignore" in line]
@@ -154,7 +154,7 @@ def test_compose_file_matches_the_compose_spec_schema(project: Path) -> None:
 
 
 def test_compose_runs_the_services_the_answers_ask_for(project: Path, variant: Variant) -> None:
-    """app and migrate always; db, redis and nginx when their answers ask for them."""
+    """The services are app and migrate; db, redis and nginx when their answers ask for them."""
     answers = variant.answers
     expected = {"app", "migrate"}
     expected |= {"db"} if answers["database"] == "postgresql" else set()
@@ -201,7 +201,7 @@ def test_compose_starts_services_in_order(project: Path, variant: Variant) -> No
 
 
 def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
-    """app and migrate: read-only, no capabilities, no new privileges; a port only without nginx."""
+    """App and migrate: read-only, no capabilities, no new privileges; a port only without nginx."""
     services = compose_services(project)
     for name in ("app", "migrate"):
         service = services[name]
@@ -221,7 +221,7 @@ def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
 
 
 def test_compose_runs_the_service_in_production(project: Path) -> None:
-    """compose is the single-host production: app and migrate run with ENVIRONMENT=production.
+    """Compose is the single-host production: app and migrate run with ENVIRONMENT=production.
 
     Local runs stay in development: the generated .env says so, and compose's value wins there.
     """

@@ -56,7 +56,7 @@ def preset(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture(scope="module")
 def project(renderer: Renderer, preset: Variant, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the rendered preset (the tests edit its sources)."""
+    """Return a private copy of the rendered preset (the tests edit its sources)."""
     rendered = renderer.project(preset.answers)
     copy = tmp_path_factory.mktemp(f"docker-{preset.id}") / "project"
     shutil.copytree(rendered, copy, ignore=shutil.ignore_patterns(".venv", "*_cache", ".coverage"))
@@ -76,7 +76,7 @@ def build(docker: str, project: Path, tag: str) -> str:
 def image(
     docker: str, standin_images: frozenset[str], project: Path, preset: Variant
 ) -> Iterator[str]:
-    """The preset's image, built from its rendered Dockerfile; removed afterwards."""
+    """Yield the preset's image, built from its rendered Dockerfile; removed afterwards."""
     base_image = base_tag(preset.answers["python_version"], preset.answers["docker_base"])
     assert base_image in standin_images
     tag = f"{unique(preset.id)}:test"
@@ -96,7 +96,7 @@ def image(
 
 
 def image_size(docker: str, image: str) -> int:
-    """The size of an image in bytes."""
+    """Return the size of an image in bytes."""
     shown = run([docker, "image", "inspect", "--format", "{{.Size}}", image], cwd=None)
     return int(shown.stdout.strip())
 
@@ -180,7 +180,7 @@ def test_image_holds_no_secrets_git_or_tests(docker: str, image: str, project: P
 
 
 def run_bytes(command: list[str]) -> bytes:
-    """The binary output of a command that must succeed."""
+    """Return the binary output of a command that must succeed."""
     result = subprocess.run(command, capture_output=True, check=True)
     output: bytes = result.stdout
     return output
@@ -215,7 +215,7 @@ def test_source_change_reuses_the_dependency_layer(
 
 @pytest.fixture(scope="module")
 def stack(project: Path, preset: Variant, image: str) -> Iterator[ComposeStack]:
-    """The rendered compose stack, up and healthy; taken down with its volumes afterwards."""
+    """Yield the rendered compose stack, up and healthy; taken down with its volumes afterwards."""
     del image  # the stand-ins must exist before compose starts
     compose = ComposeStack(
         project=project,

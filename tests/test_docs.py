@@ -49,12 +49,12 @@ PROMQL_KEYWORDS: Final = frozenset(
 
 
 def page(name: str) -> str:
-    """The Markdown source of one page of the site."""
+    """Return the Markdown source of one page of the site."""
     return (DOCS / name).read_text()
 
 
 def table(text: str, first_header: str) -> dict[str, list[str]]:
-    """The rows of the Markdown table whose first header is `first_header`, by first cell."""
+    """Return the rows of the Markdown table whose first header is `first_header`, by first cell."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
     rows: dict[str, list[str]] = {}
@@ -67,12 +67,12 @@ def table(text: str, first_header: str) -> dict[str, list[str]]:
 
 
 def code_spans(text: str) -> list[str]:
-    """The contents of the `code spans` of a piece of Markdown."""
+    """Return the contents of the `code spans` of a piece of Markdown."""
     return re.findall(r"`([^`]+)`", text)
 
 
 def fenced_blocks(text: str, language: str) -> list[str]:
-    """The contents of the top-level fenced code blocks of `language`."""
+    """Return the contents of the top-level fenced code blocks of `language`."""
     return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
 
 
@@ -115,7 +115,7 @@ _MkDocsLoader.add_multi_constructor(
 
 
 def nav_pages() -> list[str]:
-    """The pages of the site's navigation, in order."""
+    """Return the pages of the site's navigation, in order."""
     config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_MkDocsLoader)  # noqa: S506 - a safe loader
     return [next(iter(entry.values())) for entry in config["nav"]]
 
@@ -138,7 +138,7 @@ def test_readme_links_every_page_of_the_site() -> None:
 
 
 def shown(value: object) -> str:
-    """An answer as the pages write it: `true`/`false` for booleans."""
+    """Return an answer as the pages write it: `true`/`false` for booleans."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -186,17 +186,17 @@ _DEFAULT_CONTEXT: Final = {name: question["default"] for name, question in quest
 
 @functools.cache
 def _compiled(source: str) -> jinja2.Template:
-    """A template text, compiled once."""
+    """Return a template text, compiled once."""
     return _JINJA.from_string(source)
 
 
 def render(source: str, answers: Answers) -> str:
-    """A template text rendered with `answers` (and the defaults for the rest)."""
+    """Return a template text rendered with `answers` (and the defaults for the rest)."""
     return _compiled(source).render(_DEFAULT_CONTEXT | answers)
 
 
 def conditional_files(answers: Answers) -> set[str]:
-    """The files whose template path has a condition, as `answers` render them.
+    """Return the files whose template path has a condition, as `answers` render them.
 
     Copier leaves a file out when a part of its path renders empty, as
     `{% if use_redis %}redis.py{% endif %}` does without Redis.
@@ -212,19 +212,19 @@ def conditional_files(answers: Answers) -> set[str]:
 
 
 def rendered_files(answers: Answers) -> set[str]:
-    """The files `answers` render: those the render tests expect, and every conditional one."""
+    """Return the files `answers` render: those the render tests expect, and conditional ones."""
     expected = {path for path, present in expected_files(answers).items() if present}
     return expected | conditional_files(answers)
 
 
 def compose_services(answers: Answers) -> set[str]:
-    """The services of `compose.yaml` as `answers` render it."""
+    """Return the services of `compose.yaml` as `answers` render it."""
     compose = yaml.safe_load(render((TEMPLATE / "compose.yaml.jinja").read_text(), answers))
     return set(compose["services"])
 
 
 def dependencies(answers: Answers) -> set[str]:
-    """The distributions `pyproject.toml` depends on (the dev group included) under `answers`."""
+    """Return the distributions `pyproject.toml` depends on under `answers`, dev group included."""
     pyproject = tomllib.loads(render((TEMPLATE / "pyproject.toml.jinja").read_text(), answers))
     requirements = [*pyproject["project"]["dependencies"], *pyproject["dependency-groups"]["dev"]]
     return {re.split(r"[\[<>=!~; ]", requirement)[0].lower() for requirement in requirements}
@@ -238,7 +238,7 @@ ASPECTS: Final[dict[str, Callable[[Answers], set[str]]]] = {
 
 
 def variant_rows() -> list[tuple[Answers, dict[str, list[str]]]]:
-    """The rows of the variants table: the answer each names, and its cells by column header."""
+    """Return the rows of the variants table: the answer each names, and its cells by header."""
     text = page("variants.md")
     header = next(line for line in text.splitlines() if line.startswith("| Answer |"))
     columns = [cell.strip() for cell in header.strip()[1:-1].split("|")]
@@ -290,12 +290,12 @@ def test_variants_table_lists_what_each_answer_adds(aspect: str) -> None:
 
 
 def settings_fields() -> set[str]:
-    """The fields of the service's `Settings` class, read from its source."""
+    """Return the fields of the service's `Settings` class, read from its source."""
     return read_settings_fields(PACKAGE_DIR / "core" / "config.py")
 
 
 def gunicorn_variables() -> set[str]:
-    """The variables `gunicorn.conf.py` reads, and the one gunicorn reads itself."""
+    """Return the variables `gunicorn.conf.py` reads, and the one gunicorn reads itself."""
     tree = ast.parse((TEMPLATE / "gunicorn.conf.py.jinja").read_text())
     read: set[str] = set()
     for node in ast.walk(tree):
@@ -315,12 +315,12 @@ def gunicorn_variables() -> set[str]:
 
 
 def compose_variables() -> set[str]:
-    """The variables `compose.yaml` interpolates."""
+    """Return the variables `compose.yaml` interpolates."""
     return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (TEMPLATE / "compose.yaml.jinja").read_text()))
 
 
 def tracing_variables() -> set[str]:
-    """The OpenTelemetry variables the tracing feature names."""
+    """Return the OpenTelemetry variables the tracing feature names."""
     source = (
         PACKAGE_DIR / "features" / "{% if use_tracing %}tracing.py{% endif %}.jinja"
     ).read_text()
@@ -328,7 +328,7 @@ def tracing_variables() -> set[str]:
 
 
 def documented_variables() -> dict[str, set[str]]:
-    """The variables of the operations page's table, by the reader its *Read by* column names."""
+    """Return the variables of the operations page's table, by the reader *Read by* names."""
     readers: dict[str, set[str]] = {}
     for first, read_by, *_ in table(page("operations.md"), "Variable").values():
         [name] = code_spans(first)
@@ -355,7 +355,7 @@ def test_env_table_gives_gunicorn_compose_and_tracing_exactly_what_they_read() -
 
 
 def exported_series() -> dict[str, set[str]]:
-    """The series `features/metrics.py` exports, with the labels each one carries."""
+    """Return the series `features/metrics.py` exports, with the labels each one carries."""
     source = (
         PACKAGE_DIR / "features" / "{% if use_metrics %}metrics.py{% endif %}.jinja"
     ).read_text()
@@ -392,12 +392,12 @@ def exported_series() -> dict[str, set[str]]:
 
 
 def operations_yaml() -> list[Any]:
-    """The YAML examples of the operations page, parsed."""
+    """Return the YAML examples of the operations page, parsed."""
     return [yaml.safe_load(block) for block in fenced_blocks(page("operations.md"), "yaml")]
 
 
 def alert_expressions() -> list[str]:
-    """The `expr` of every example alert rule."""
+    """Return the `expr` of every example alert rule."""
     return [
         rule["expr"]
         for document in operations_yaml()
@@ -425,7 +425,7 @@ def test_alerts_cover_the_5xx_rate_and_latency() -> None:
 
 
 def selected_metrics(expr: str) -> list[str]:
-    """The metric names a PromQL expression selects, leaving out functions, keywords and labels."""
+    """Return the metric names a PromQL expression selects: no functions, keywords or labels."""
     bare = re.sub(r'"[^"]*"', " ", expr)
     bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", bare)
     bare = re.sub(r"\b(?:by|without|on|ignoring)\s*\([^)]*\)", " ", bare)
@@ -453,7 +453,7 @@ def test_alerts_select_only_series_and_labels_the_service_exports() -> None:
 
 
 def defended_by(cell: str) -> list[tuple[Path, str]]:
-    """The files and names of the tests in a `Test` cell (`project: ` ones are template files)."""
+    """Return the files and names of the tests in a `Test` cell (`project: ` ones: the render's)."""
     found = []
     for span in re.findall(r"`((?:project: )?tests/[^`]+?::\w+)`", cell):
         file, _, name = span.removeprefix("project: ").partition("::")

@@ -54,7 +54,7 @@ def preset(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
-    """The preset, rendered, installed, migrated and serving."""
+    """Yield the preset, rendered, installed, migrated and serving."""
     project = renderer.installed(preset.answers)
     with running_stack(project, preset.answers) as running:
         yield running
@@ -62,7 +62,7 @@ def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def flow(stack: Stack) -> Iterator[ApiFlow]:
-    """An HTTP client on the service's front door (nginx when there is one)."""
+    """Yield an HTTP client on the service's front door (nginx when there is one)."""
     client = ApiFlow(stack.base_url)
     client.wait_ready()
     yield client
@@ -71,7 +71,7 @@ def flow(stack: Stack) -> Iterator[ApiFlow]:
 
 @pytest.fixture(scope="module")
 def credentials(flow: ApiFlow) -> tuple[User, dict[str, str]]:
-    """A user with 50 tasks, and the body that logs them in."""
+    """Return a user with 50 tasks, and the body that logs them in."""
     username = f"load_{secrets.token_hex(4)}"
     login = {"username": username, "password": "Sup3r-" + secrets.token_hex(8)}
     body = {"email": f"{username}@example.com", **login}
@@ -87,7 +87,7 @@ def credentials(flow: ApiFlow) -> tuple[User, dict[str, str]]:
 
 
 def mixed_requests(user: User, login: dict[str, str]) -> Callable[[int], Request]:
-    """Reads, writes, stats and (1 in 100) logins, each login from its own client address.
+    """Return a mix of reads, writes, stats and (1 in 100) logins, each from its own address.
 
     Every client logs in once, well within the login limit: the load is not refused.
     """
@@ -119,7 +119,7 @@ def list_requests(user: User) -> Callable[[int], Request]:
 
 
 def worker_pids(stack: Stack) -> set[int]:
-    """The pids of gunicorn's workers: the master's children."""
+    """Return the pids of gunicorn's workers: the master's children."""
     master = str(stack.gunicorn.pid)
     pids = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -133,7 +133,7 @@ def worker_pids(stack: Stack) -> set[int]:
 
 
 def resident_mib(pid: int) -> float:
-    """The resident memory of process `pid`, in MiB."""
+    """Return the resident memory of process `pid`, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -156,7 +156,7 @@ def settled_mib(pids: set[int], samples: int = 30, interval: float = 0.1) -> dic
 
 
 def summary(outcomes: list[Outcome]) -> str:
-    """Counts of the outcomes by request name and result, for assertion messages."""
+    """Count the outcomes by request name and result, for assertion messages."""
     counts: dict[str, int] = {}
     for o in outcomes:
         key = f"{o.name} {o.status or o.error}"

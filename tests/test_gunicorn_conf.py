@@ -20,18 +20,18 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="module")
 def default_project(renderer: Renderer) -> Path:
-    """The project rendered with every default answer."""
+    """Return the project rendered with every default answer."""
     return renderer.project({})
 
 
 def _gunicorn_env(**environment: str) -> dict[str, str]:
-    """A clean environment with none of the variables gunicorn.conf.py reads, plus `environment`."""
+    """Return a clean environment: no variable gunicorn.conf.py reads, except `environment`."""
     read = ("GUNICORN_", "LOG_", "WEB_CONCURRENCY")
     return {k: v for k, v in clean_env().items() if not k.startswith(read)} | environment
 
 
 def _gunicorn_settings(project: Path, **environment: str) -> dict[str, object]:
-    """The settings gunicorn.conf.py gives with exactly `environment` set."""
+    """Return the settings gunicorn.conf.py gives with exactly `environment` set."""
     keys = ["bind", "workers", "worker_class", "timeout", "graceful_timeout", "keepalive"]
     keys += ["forwarded_allow_ips", "accesslog", "errorlog", "loglevel", "control_socket"]
     script = (

@@ -48,26 +48,26 @@ def _params(variants: list[Variant]) -> list[object]:
 
 @pytest.fixture(params=_params(K8S_VARIANTS))
 def variant(request: pytest.FixtureRequest) -> Variant:
-    """An answer set with use_kubernetes."""
+    """Return an answer set with use_kubernetes."""
     value: Variant = request.param
     return value
 
 
 @pytest.fixture
 def k8s(renderer: Renderer, variant: Variant, tmp_path: Path) -> Path:
-    """A copy of the variant's deploy/k8s, with production's secrets.env copied from its example."""
+    """Return a copy of the variant's deploy/k8s, production's secrets.env made from its example."""
     return deployable_copy(renderer.project(variant.answers), tmp_path / "k8s")
 
 
 @pytest.fixture
 def production(k8s: Path) -> dict[ResourceId, Resource]:
-    """The production overlay of the app, rendered, by kind and name."""
+    """Return the production overlay of the app, rendered, by kind and name."""
     return by_id(build(k8s / "overlays" / "production"))
 
 
 @pytest.fixture
 def slug(variant: Variant) -> str:
-    """The variant's project slug (the template's default when it sets none)."""
+    """Return the variant's project slug (the template's default when it sets none)."""
     return str(variant.answers.get("project_slug", "taskapi"))
 
 

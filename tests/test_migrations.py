@@ -24,13 +24,13 @@ DEFAULT = next(v for v in presets() if v.id == "default")
 
 @pytest.fixture(scope="module")
 def project(renderer: Renderer) -> Path:
-    """The default preset, installed."""
+    """Return the default preset, installed."""
     return renderer.installed(DEFAULT.answers)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server."""
+    """Yield a throwaway PostgreSQL server."""
     with postgres() as pg:
         yield pg
 
@@ -72,7 +72,7 @@ def test_migrations_downgrade_to_an_empty_database(project: Path, server: Postgr
 
 
 def public_tables(server: PostgresServer, url: str) -> set[str]:
-    """The tables of the database at `url`, in its public schema."""
+    """Return the tables of the database at `url`, in its public schema."""
     query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
     result = run([str(server.bindir / "psql"), "-Atc", query, url], None)
     return set(result.stdout.split())

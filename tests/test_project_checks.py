@@ -32,7 +32,7 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params=[pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in VARIANTS]
 )
 def installed(request: pytest.FixtureRequest, renderer: Renderer) -> Path:
-    """A rendered variant, installed exactly as its README says: `uv sync --locked`."""
+    """Return a rendered variant, installed exactly as its README says: `uv sync --locked`."""
     variant: Variant = request.param
     return renderer.installed(variant.answers)
 

@@ -43,7 +43,7 @@ SAMPLE_INTERVAL = 0.1
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer) -> Iterator[Stack]:
-    """The default preset, serving with its default limits (5 registrations per client an hour)."""
+    """Yield the default preset, serving with its default limits (5 registrations/client/hour)."""
     project = renderer.installed(DEFAULT.answers)
     with running_stack(project, DEFAULT.answers) as running:
         yield running
@@ -68,7 +68,7 @@ def register_from(app_url: str, address: str) -> httpx.Response:
 
 
 def windowed_peak(readings: list[float]) -> float:
-    """The highest of a worker's lowest readings over any WINDOW_SECONDS of the burst."""
+    """Return the highest of a worker's lowest readings over any WINDOW_SECONDS of the burst."""
     window = round(WINDOW_SECONDS / SAMPLE_INTERVAL)
     if len(readings) <= window:
         return min(readings)

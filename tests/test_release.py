@@ -28,7 +28,7 @@ VERSION = PYPROJECT["project"]["version"]
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """A clone of this repository's HEAD without any of its tags."""
+    """Return a clone of this repository's HEAD without any of its tags."""
     repo = tmp_path / "template"
     run(["git", "clone", "--quiet", "--no-tags", str(ROOT), str(repo)], cwd=tmp_path)
     return repo

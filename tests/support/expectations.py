@@ -91,6 +91,6 @@ def expected_files(answers: Answers) -> dict[str, bool]:
 
 
 def expected_shell_scripts(answers: Answers) -> list[str]:
-    """The shell scripts `answers` render, sorted: each one must pass shellcheck."""
+    """Return the shell scripts `answers` render, sorted: each one must pass shellcheck."""
     del answers  # every variant renders the same scripts
     return ["scripts/backup.sh", "scripts/smoke.sh"]

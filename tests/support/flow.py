@@ -127,7 +127,7 @@ class ApiFlow:
         assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
     def task_lifecycle(self) -> None:
-        """A user creates, lists with filters, updates and deletes tasks; another sees none."""
+        """Check a user creates, lists with filters, updates, deletes tasks; another sees none."""
         owner, stranger = self.register("owner"), self.register("stranger")
         created = self.request(
             "POST",
@@ -202,7 +202,7 @@ class ApiFlow:
             assert "default-src 'none'" in headers["content-security-policy"], path
 
     def check_large_list_is_gzipped(self) -> None:
-        """A large JSON list comes back gzip-encoded to a client that accepts it."""
+        """Check a large JSON list comes back gzip-encoded to a client that accepts it."""
         user = self.register("bulk")
         for number in range(60):
             body = {"title": f"Task {number}", "description": "lorem ipsum " * 40}

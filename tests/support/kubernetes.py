@@ -69,17 +69,17 @@ class ResourceId:
 
     @classmethod
     def of(cls, resource: Resource) -> ResourceId:
-        """The id of `resource`."""
+        """Return the id of `resource`."""
         return cls(str(resource["kind"]), str(resource["metadata"]["name"]))
 
 
 def load_documents(path: Path) -> list[Resource]:
-    """The non-empty YAML documents of a manifest file."""
+    """Return the non-empty YAML documents of a manifest file."""
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 def build(directory: Path) -> list[Resource]:
-    """The resources the kustomization in `directory` renders, like `kubectl kustomize`."""
+    """Return the resources the kustomization in `directory` renders, like `kubectl kustomize`."""
     kustomization: dict[str, Any] = yaml.safe_load((directory / "kustomization.yaml").read_text())
     unknown = set(kustomization) - _KNOWN_KEYS
     if unknown:
@@ -222,7 +222,7 @@ def strategic_merge(original: Any, patch: Any, field: str = "") -> Any:  # noqa:
 
 
 def pod_spec(resource: Resource) -> dict[str, Any] | None:
-    """The pod spec of a Deployment or Job, None for other kinds."""
+    """Return the pod spec of a Deployment or Job, None for other kinds."""
     if resource["kind"] not in {"Deployment", "Job"}:
         return None
     spec: dict[str, Any] = resource["spec"]["template"]["spec"]
@@ -257,7 +257,7 @@ def by_id(resources: list[Resource]) -> dict[ResourceId, Resource]:
 
 
 def deployable_copy(project: Path, destination: Path) -> Path:
-    """A copy of `project`'s deploy/k8s at `destination`, ready for the production overlay.
+    """Return a copy of `project`'s deploy/k8s at `destination`, ready for the production overlay.
 
     Production's git-ignored secrets.env is made from its example, as a team does before a deploy.
     """

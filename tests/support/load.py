@@ -89,7 +89,7 @@ class Load:
             time.sleep(0.05)
 
     def failures(self) -> list[Outcome]:
-        """The requests that got a 5xx or no answer at all."""
+        """Return the requests that got a 5xx or no answer at all."""
         return [o for o in self.outcomes if o.server_error or o.status is None]
 
     async def _run(self) -> None:

@@ -24,7 +24,7 @@ class Renderer:
     projects: dict[str, Path] = field(default_factory=dict)
 
     def project(self, answers: Answers) -> Path:
-        """The project rendered from `answers` (rendered on first use)."""
+        """Return the project rendered from `answers` (rendered on first use)."""
         key = repr(sorted(answers.items()))
         if key not in self.projects:
             result = self.copie.copy(extra_answers=answers, vcs_ref="HEAD")
@@ -35,7 +35,7 @@ class Renderer:
         return self.projects[key]
 
     def installed(self, answers: Answers) -> Path:
-        """The project rendered from `answers`, installed as its README says: `uv sync --locked`."""
+        """Return the project rendered from `answers`, installed as its README says (`uv sync`)."""
         project = self.project(answers)
         if not (project / ".venv").exists():
             python = python_for({**defaults(), **answers}["python_version"])

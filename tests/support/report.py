@@ -30,7 +30,7 @@ def record(section: str, **values: object) -> None:
 
 
 def summary() -> list[str]:
-    """The recorded figures, one line each."""
+    """Return the recorded figures, one line each."""
     path = Path(os.environ.get(VARIABLE, os.devnull))
     lines = []
     for line in path.read_text().splitlines():

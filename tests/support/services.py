@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def require(executable: str, *, hint: str) -> str:
-    """The path of `executable`; in CI a missing one fails, elsewhere it skips with a reason."""
+    """Return the path of `executable`; in CI a missing one fails, elsewhere it skips, saying so."""
     found = shutil.which(executable)
     if found:
         return found
@@ -36,7 +36,7 @@ def require(executable: str, *, hint: str) -> str:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -62,7 +62,7 @@ def port_open(port: int) -> bool:
 
 
 def _postgres_bindir() -> Path:
-    """The directory of the PostgreSQL server binaries (`initdb`, `pg_ctl`)."""
+    """Return the directory of the PostgreSQL server binaries (`initdb`, `pg_ctl`)."""
     if shutil.which("initdb"):
         return Path(require("initdb", hint="install PostgreSQL")).resolve().parent
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -155,7 +155,7 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def postgres() -> Iterator[PostgresServer]:
-    """A fresh PostgreSQL cluster in its own temporary directory, removed afterwards.
+    """Yield a fresh PostgreSQL cluster in its own temporary directory, removed afterwards.
 
     The directory sits directly in the system's temporary folder: when this process is root, the
     cluster runs as the `postgres` user, who must be able to reach it.
@@ -249,7 +249,7 @@ class RedisServer:
 
 @contextlib.contextmanager
 def redis() -> Iterator[RedisServer]:
-    """A fresh redis-server in its own temporary directory, removed afterwards."""
+    """Yield a fresh redis-server in its own temporary directory, removed afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="taskapi-redis-"))
     server = RedisServer(directory=directory, port=free_port())
     try:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 def settings_fields(config: Path) -> set[str]:
-    """The fields of the `Settings` class in `config` (a `core/config.py`), read with `ast`."""
+    """Return the fields of the `Settings` class in `config` (a `core/config.py`), via `ast`."""
     tree = ast.parse(config.read_text())
     settings = next(
         node
@@ -27,7 +27,7 @@ def settings_fields(config: Path) -> set[str]:
 
 
 def settings_default(config: Path, name: str) -> object:
-    """The default of the `Settings` field `name` in `config`: its `Field(default=...)` or value."""
+    """Return the default of the `Settings` field `name` in `config` (`Field(default=...)`)."""
     tree = ast.parse(config.read_text())
     statement = next(
         node

@@ -53,7 +53,7 @@ COMPOSE_HOSTS = frozenset({"DATABASE_URL", "REDIS_URL"})
 
 
 def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[str, str]:
-    """The environment the service runs with: compose's app settings, a key and JSON logs.
+    """Return the environment the service runs with: compose's app settings, a key and JSON logs.
 
     compose's `environment` of the app applies as it is (ENVIRONMENT=production, the proxies
     gunicorn trusts...), except the URLs of compose's hosts, and nginx's compose address: nginx
@@ -126,7 +126,7 @@ def gunicorn(
     app: str | None = None,
     cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """gunicorn (the master itself, not a wrapper) with the rendered config, output in `log`.
+    """Run gunicorn (the master itself, not a wrapper) with the rendered config, output in `log`.
 
     It serves the project's app, or `app` imported from `cwd` under the same config.
     """

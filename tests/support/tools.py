@@ -13,7 +13,7 @@ _LEAKY_VARIABLES = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "DATABASE_URL", "PY
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without the variables that belong to this repo's venv."""
+    """Return this process's environment without the variables of this repo's venv."""
     env = {k: v for k, v in os.environ.items() if k not in _LEAKY_VARIABLES}
     env.setdefault("UV_PYTHON_DOWNLOADS", "automatic")
     return env | extra
@@ -21,7 +21,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 @functools.cache
 def python_for(version: str) -> str:
-    """An interpreter for `version`: pyenv's build if there is one, else uv finds or fetches it."""
+    """Return an interpreter for `version`: pyenv's build if there is one, else uv's."""
     pyenv = shutil.which("pyenv")
     if pyenv:
         root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=True)

@@ -87,7 +87,7 @@ THEIRS: Final = ">>>>>>> after updating"
 
 
 def conflict(ours: str, theirs: str) -> str:
-    """An inline conflict as the update writes it: the project's line, then the template's."""
+    """Return an inline conflict as `copier update` writes it: project line, then template line."""
     return f"{OURS}\n{ours}\n=======\n{theirs}\n{THEIRS}\n"
 
 
@@ -134,7 +134,7 @@ def copy_working_tree(dest: Path) -> None:
 
 
 def make_template_repo(dest: Path, *, with_migration: bool = True) -> Path:
-    """A git repo of this template's working tree, tagged `v0.1.0`, with `v0.2.0` on top."""
+    """Return a git repo of this template's working tree, tagged `v0.1.0`, with `v0.2.0` on top."""
     copy_working_tree(dest)
     git("init", "--quiet", "--initial-branch=main", cwd=dest)
     commit_all(dest, "The template as it is")
@@ -146,7 +146,7 @@ def make_template_repo(dest: Path, *, with_migration: bool = True) -> Path:
 
 
 def release_v0_2_0(template: Path, *, with_migration: bool) -> None:
-    """The next release: a new setting, an edited header and README line, a new and a moved page."""
+    """Edit `template` into the next release: a setting, header and README edits, pages."""
     source = template / "template"
     _sub_once(
         source / "src" / "{{package_name}}" / "core" / "config.py",
@@ -181,14 +181,14 @@ class Project:
         return str(self.recorded()["package_name"])
 
     def recorded(self) -> dict[str, object]:
-        """The answers file, as `copier update` reads it."""
+        """Return the answers file, as `copier update` reads it."""
         recorded: dict[str, object] = yaml.safe_load(
             (self.path / ".copier-answers.yml").read_text()
         )
         return recorded
 
     def read(self, name: str) -> str:
-        """The text of one of its files."""
+        """Return the text of one of its files."""
         return (self.path / name).read_text()
 
     def update(
@@ -216,7 +216,7 @@ class Project:
         copier.run_recopy(self.path, vcs_ref=ref, defaults=True, overwrite=True, quiet=True)
 
     def unmerged(self) -> set[str]:
-        """The files that git records as conflicted (both modified)."""
+        """Return the files that git records as conflicted (both modified)."""
         listed = git("ls-files", "--unmerged", cwd=self.path)
         return {line.split("\t", 1)[1] for line in listed.splitlines()}
 
@@ -248,7 +248,7 @@ def render(template: Path, dest: Path, answers: Answers, ref: str = FIRST) -> Pa
 
 
 def copy_project(template: Path, dest: Path, answers: Answers, ref: str = FIRST) -> Project:
-    """A project rendered at `ref`, then `git init` and a first commit, as a team starts."""
+    """Return a project rendered at `ref`, then `git init` and a first commit, as a team starts."""
     render(template, dest, answers, ref)
     git("init", "--quiet", "--initial-branch=main", cwd=dest)
     commit_all(dest, f"Copied from the template at {ref}")
@@ -283,7 +283,7 @@ class UpdatedProjects:
 
 
 def edit_as_user(project: Project) -> None:
-    """What a team does to its project: edits that the next release may or may not touch too."""
+    """Edit the project as a team does: changes that the next release may or may not touch too."""
     package = project.path / "src" / project.package
     (package / "api" / "routes" / "projects.py").write_text(USER_ROUTES)
     router = package / "api" / "router.py"
@@ -312,7 +312,7 @@ def edit_as_user(project: Project) -> None:
 
 
 def _routes_import_with_projects(package: str, router: Path) -> str:
-    """The router's `from PACKAGE.api.routes import ...` line with `projects` added, sorted."""
+    """Return the router's `from PACKAGE.api.routes import ...` line, `projects` added in order."""
     match = re.search(
         rf"^from {package}\.api\.routes import (.+)$", router.read_text(), re.MULTILINE
     )
@@ -340,7 +340,7 @@ _ConfigLoader.add_constructor("!include", lambda _loader, _node: {})
 
 
 def template_settings() -> dict[str, object]:
-    """The `_`-prefixed settings of this repo's copier.yml."""
+    """Return the `_`-prefixed settings of this repo's copier.yml."""
     documents = yaml.load_all((ROOT / "copier.yml").read_text(), Loader=_ConfigLoader)
     merged: dict[str, object] = {}
     for document in documents:
@@ -355,7 +355,7 @@ NEXT_RELEASE: Final = "v0.3.2"
 
 
 def release_commit(tag: str) -> str:
-    """This repo's commit of release `tag`: the tag, or the commit named `Release X.Y.Z`."""
+    """Return this repo's commit of release `tag`: the tag, or the commit `Release X.Y.Z`."""
     found = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{tag}^{{commit}}"],
         cwd=ROOT,
@@ -374,7 +374,7 @@ def release_commit(tag: str) -> str:
 
 
 def make_release_repo(dest: Path) -> Path:
-    """A git repo holding this repo's PREVIOUS_RELEASE, and the working tree on top as NEXT."""
+    """Return a git repo of this repo's PREVIOUS_RELEASE, with the working tree on top as NEXT."""
     dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", release_commit(PREVIOUS_RELEASE)],

@@ -34,7 +34,7 @@ _CopierLoader.add_constructor("!include", lambda _loader, _node: {})
 
 
 def questions() -> dict[str, dict[str, Any]]:
-    """The template's questions, in order, as written in copier.yml."""
+    """Return the template's questions, in order, as written in copier.yml."""
     documents = yaml.load_all((ROOT / "copier.yml").read_text(), Loader=_CopierLoader)
     merged: dict[str, dict[str, Any]] = {}
     for document in documents:
@@ -56,12 +56,12 @@ def option_values() -> dict[str, list[Any]]:
 
 
 def defaults() -> Answers:
-    """The default of every fixed-choice question."""
+    """Return the default of every fixed-choice question."""
     return {name: questions()[name]["default"] for name in option_values()}
 
 
 def presets() -> list[Variant]:
-    """The presets in presets/, by file name."""
+    """Return the presets in presets/, by file name."""
     return [
         Variant(path.stem, yaml.safe_load(path.read_text()))
         for path in sorted(PRESETS_DIR.glob("*.yml"))
@@ -69,7 +69,7 @@ def presets() -> list[Variant]:
 
 
 def pairwise(options: dict[str, list[Any]]) -> list[Answers]:
-    """A small set of answer sets in which every pair of option values appears at least once."""
+    """Return a small set of answer sets in which every pair of option values appears."""
     names = list(options)
     uncovered = {
         ((a, va), (b, vb))
@@ -105,7 +105,7 @@ def _pairs_gained(
 
 
 def variant_id(answers: Answers) -> str:
-    """A readable id: the answers that differ from the defaults, e.g. `database:sqlite`."""
+    """Return a readable id: the answers that differ from the defaults, e.g. `database:sqlite`."""
     base = defaults()
     parts = [f"{name}:{_show(value)}" for name, value in answers.items() if base.get(name) != value]
     return "-".join(parts) or "defaults"
@@ -118,7 +118,7 @@ def _show(value: object) -> str:
 
 
 def pairwise_variants() -> list[Variant]:
-    """The pairwise answer sets, with readable ids."""
+    """Return the pairwise answer sets, with readable ids."""
     return [Variant(variant_id(answers), answers) for answers in pairwise(option_values())]
 
 
