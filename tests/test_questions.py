@@ -179,7 +179,7 @@ def test_the_refused_keywords_are_exactly_pythons() -> None:
     assert reserved["python_keywords"]["default"] == keyword.kwlist
 
 
-@pytest.mark.parametrize("name", ["true", "false", "none", "match", "case", "type"])
+@pytest.mark.parametrize("name", ["true", "false", "none", "match", "case", "type", "_"])
 def test_names_that_only_look_like_keywords_are_accepted(copie: Copie, name: str) -> None:
     """Lower-case true/false/none and the soft keywords are identifiers: the package compiles."""
     result = copie.copy(extra_answers={"package_name": name})
