@@ -70,8 +70,8 @@ def test_readme_quickstart_serves_health(tmp_path: Path, where: str) -> None:
 def pyenv_off_path(tmp_path: Path, version: str) -> dict[str, str]:
     """No Python of `version` on PATH nor in uv's reach, one in a pyenv root that pyenv never ran.
 
-    PATH keeps its folders that hold neither `python{version}` nor pyenv, with `python3` (this
-    interpreter's base) and `uv` first; `$PYENV_ROOT/versions/` links a real build of `version`;
+    PATH keeps its folders that hold neither `python{version}` nor pyenv, with `python3` (the build
+    this venv is made from) and `uv` first; `$PYENV_ROOT/versions/` links a real build of `version`;
     uv may not download one.
     """
     real = Path(python_for(version))
@@ -97,7 +97,7 @@ def pyenv_off_path(tmp_path: Path, version: str) -> dict[str, str]:
     tools = tmp_path / "bin"
     tools.mkdir()
     (tools / "uv").symlink_to(shutil.which("uv") or "uv")
-    (tools / "python3").symlink_to(Path(sys._base_executable).resolve())  # noqa: SLF001
+    (tools / "python3").symlink_to(Path(sys.executable).resolve())  # the venv's base build
     kept = [
         folder
         for folder in os.environ["PATH"].split(os.pathsep)
