@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import compileall
+import keyword
 import random
 import string
 import subprocess
@@ -10,6 +12,7 @@ from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 import copier
 from tests.support.randomness import uniformity_p_value
@@ -128,6 +131,9 @@ def test_the_copy_tells_the_user_to_make_env_private(tmp_path: Path) -> None:
             {"package_name": "class"}, '"class" is a Python keyword', id="package-keyword"
         ),
         pytest.param(
+            {"package_name": "import"}, '"import" is a Python keyword', id="package-keyword-import"
+        ),
+        pytest.param(
             {"package_name": "json"},
             "would shadow the standard library module",
             id="package-stdlib",
@@ -166,3 +172,20 @@ def test_bad_answers_are_refused_with_the_fix(
     result = copie.copy(extra_answers=answers)
     assert result.exit_code != 0
     assert message in str(result.exception)
+
+
+def test_the_refused_keywords_are_exactly_pythons() -> None:
+    """The validator's keyword list is Python's `keyword.kwlist`: the hard keywords, no more."""
+    reserved = yaml.safe_load((ROOT / "copier" / "reserved-names.yml").read_text())
+    assert reserved["python_keywords"]["default"] == keyword.kwlist
+
+
+@pytest.mark.parametrize("name", ["true", "false", "none", "match", "case", "type", "_"])
+def test_names_that_only_look_like_keywords_are_accepted(copie: Copie, name: str) -> None:
+    """Lower-case true/false/none and the soft keywords are identifiers: the package compiles."""
+    result = copie.copy(extra_answers={"package_name": name})
+    assert result.exception is None, result.exception
+    assert result.project_dir is not None
+    package = result.project_dir / "src" / name
+    assert (package / "main.py").is_file()
+    assert compileall.compile_dir(result.project_dir, quiet=2, legacy=False)
