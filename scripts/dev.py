@@ -72,7 +72,7 @@ def quickstart(dest: str = "../taskapi", port: str = "8000") -> int:
 
 
 def preset_python(preset: Path) -> str:
-    """The `python_version` a preset file sets, e.g. "3.12"."""
+    """Return the `python_version` a preset file sets, e.g. "3.12"."""
     found = re.search(r"^python_version:\s*[\"']?([0-9.]+)", preset.read_text(), re.MULTILINE)
     if found is None:
         msg = f"{preset} sets no python_version"
@@ -81,7 +81,7 @@ def preset_python(preset: Path) -> str:
 
 
 def installed_python(version: str) -> str | None:
-    """An installed interpreter of `version` (X.Y), downloading nothing.
+    """Return an installed interpreter of `version` (X.Y), downloading nothing.
 
     uv's own and those on PATH (uv python find), then pyenv's and asdf's builds, which no shim
     need put on PATH, then a `pythonX.Y` on PATH that uv passed over.
@@ -119,7 +119,7 @@ def pyenv_roots() -> list[Path]:
 
 
 def release(build: Path) -> tuple[int, ...]:
-    """A build folder's version as numbers, e.g. 3.12.10 -> (3, 12, 10); 3.12.1t and -dev last."""
+    """Return a build folder's version as numbers: 3.12.10 -> (3, 12, 10); 3.12.1t, -dev last."""
     return tuple(int(part) if part.isdigit() else -1 for part in build.name.split("."))
 
 

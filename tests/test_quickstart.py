@@ -143,7 +143,7 @@ def test_quickstart_without_the_python_says_what_to_install(tmp_path: Path) -> N
 
 
 def newcomer_env(**extra: str) -> dict[str, str]:
-    """A shell's environment: no virtual environment, nothing that picks uv's Python."""
+    """Return a shell's environment: no virtual environment, nothing that picks uv's Python."""
     unset = {"VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "UV_PYTHON", "UV_PROJECT_ENVIRONMENT"}
     return {k: v for k, v in os.environ.items() if k not in unset | {"DATABASE_URL"}} | extra
 
@@ -169,7 +169,7 @@ def group_alive(group: int) -> bool:
 
 
 def body_latency(body: dict[str, Any]) -> object:
-    """The database check's measured latency (any value: it varies)."""
+    """Return the database check's measured latency (any value: it varies)."""
     return body["checks"]["database"]["latency_ms"]
 
 
