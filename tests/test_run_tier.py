@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.flow import ApiFlow
+from tests.support.services import wait_until
 from tests.support.stack import Stack, running_stack
 from tests.support.variants import Variant, presets
 
@@ -159,14 +160,20 @@ def test_login_limit_is_shared_by_both_workers(
 
 def test_every_log_line_is_json_with_its_request_id(flow: ApiFlow, stack: Stack) -> None:
     """With LOG_FORMAT=json, each printed line is JSON, and request lines carry their request id."""
-    lines = stack.log_lines()
-    records = [json.loads(line) for line in lines]
-    logged_ids = {r["request_id"] for r in records if r.get("request_id")}
+    answered = set(flow.request_ids) - set(flow.refused_ids) - set(flow.unanswered_ids)
+
+    def records() -> list[dict[str, object]]:
+        return [json.loads(line) for line in stack.log_lines()]
+
+    def access_ids() -> set[object]:
+        return {r["request_id"] for r in records() if r.get("message") == "http_request"}
+
+    # A request's access line is written once its response has gone: give the last one a moment.
+    wait_until(lambda: answered <= access_ids(), timeout=10, what="access lines", log=stack.log)
+    logged_ids = {r["request_id"] for r in records() if r.get("request_id")}
     assert logged_ids
     assert logged_ids <= set(flow.request_ids)
-    access = {r["request_id"] for r in records if r.get("message") == "http_request"}
-    answered = set(flow.request_ids) - set(flow.refused_ids) - set(flow.unanswered_ids)
-    assert answered <= access <= set(flow.request_ids)
+    assert answered <= access_ids() <= set(flow.request_ids)
 
 
 def test_hammering_login_is_rate_limited(flow: ApiFlow) -> None:
