@@ -1,22 +1,23 @@
 """A small cache interface, so that routes and services read the same in every build.
 
-The Redis feature puts a `RedisCache` on `app.state.cache`; without it the cache is `NullCache`,
-which remembers nothing. A cache never fails a request: an implementation logs its own errors
-and answers like a miss, and the caller then asks the database.
+The Redis feature contributes a `RedisCache`, which keeps entries for CACHE_TTL_SECONDS; without
+it the cache of `Resources` is `NullCache`, which remembers nothing. A cache never fails a
+request: an implementation logs its own errors and answers like a miss, and the caller then asks
+the database.
 """
 
 from typing import Protocol
 
 
 class Cache(Protocol):
-    """Text values under string keys, each with a time to live."""
+    """Text values under string keys, which expire after the time to live of the cache."""
 
     async def get(self, key: str) -> str | None:
         """Return the value under `key`, or None on a miss (or when the cache is down)."""
         ...
 
-    async def set(self, key: str, value: str, *, ttl: int) -> None:
-        """Store `value` under `key` for `ttl` seconds."""
+    async def set(self, key: str, value: str) -> None:
+        """Store `value` under `key`, for the time to live the cache was configured with."""
         ...
 
     async def delete(self, key: str) -> None:
@@ -32,9 +33,9 @@ class NullCache:
         del key
         return None
 
-    async def set(self, key: str, value: str, *, ttl: int) -> None:
+    async def set(self, key: str, value: str) -> None:
         """Drop the value."""
-        del key, value, ttl
+        del key, value
 
     async def delete(self, key: str) -> None:
         """Nothing to forget."""

@@ -9,12 +9,20 @@ import logging
 import secrets
 from collections import Counter
 from functools import lru_cache
-from ipaddress import ip_network
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from limits import parse
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.sources import DotenvType
 
 logger = logging.getLogger(__name__)
 
@@ -56,35 +64,61 @@ _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
 }
 
-# Lists come from the environment as `a,b,c`: NoDecode stops pydantic-settings parsing them as JSON.
-CommaSeparated = Annotated[list[str], NoDecode]
-# Addresses and networks, e.g. `10.0.0.0/8,192.168.1.7`: a bare address is a network of one.
-Networks = Annotated[list[IPvAnyNetwork], NoDecode]
-
-# Who may read /metrics by default: this host and the private networks (a compose or cluster
-# network, a scraper next to the service); the public Internet may not.
-LOCAL_NETWORKS = (
-    "127.0.0.0/8",
-    "::1/128",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "fc00::/7",
-)
 
 MEBIBYTE = 1024 * 1024
+
+# Where every settings class reads from: the environment, then `.env`.
+_SOURCES = SettingsConfigDict(
+    env_file=ENV_FILE,
+    env_file_encoding="utf-8",
+    extra="ignore",
+    # Validation errors must not print the values: SECRET_KEY is one of them.
+    hide_input_in_errors=True,
+)
+
+
+def split_list(value: object) -> object:
+    """Accept `a,b,c` (and a JSON array) for a list variable."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        return json.loads(value)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# Lists come from the environment as `a,b,c`: NoDecode stops pydantic-settings parsing them as JSON.
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
+# Addresses and networks, e.g. `10.0.0.0/8,192.168.1.7`: a bare address is a network of one.
+Networks = Annotated[list[IPvAnyNetwork], NoDecode, BeforeValidator(split_list)]
+
+
+class FeatureSettings(BaseSettings):
+    """The settings of one optional feature, declared in the feature's own module.
+
+    A render has a feature's settings only when it has the feature, so it reads (and
+    `.env.example` lists) only what it uses. Read them with `Settings.of()`.
+    """
+
+    model_config = _SOURCES
+
+
+FeatureSettingsT = TypeVar("FeatureSettingsT", bound=FeatureSettings)
 
 
 class Settings(BaseSettings):
     """Configuration of the service; unsafe production values are refused."""
 
-    model_config = SettingsConfigDict(
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
-        extra="ignore",
-        # Validation errors must not print the values: SECRET_KEY is one of them.
-        hide_input_in_errors=True,
-    )
+    model_config = _SOURCES
+    _env_file_read: DotenvType | None = PrivateAttr(default=ENV_FILE)
+
+    def __init__(self, **values: Any) -> None:  # noqa: ANN401 - pydantic-settings' arguments
+        """Read the settings; `_env_file=None` (as tests pass) reads the environment only."""
+        super().__init__(**values)
+        self._env_file_read = values.get("_env_file", ENV_FILE)
+
+    def of(self, feature: type[FeatureSettingsT]) -> FeatureSettingsT:
+        """Read an optional feature's settings from the sources these were read from."""
+        return feature(_env_file=self._env_file_read)
 
     ENVIRONMENT: Literal["development", "production"] = "development"
     DEBUG: bool = False
@@ -123,28 +157,6 @@ class Settings(BaseSettings):
     RATE_LIMIT_REGISTER: str = "5/hour"
     TRUSTED_PROXIES: Networks = []
 
-    # Used by the optional features, when the service was generated with them.
-    REDIS_URL: str | None = None
-    REDIS_TIMEOUT: float = Field(default=1.0, gt=0)
-    CACHE_TTL_SECONDS: int = Field(default=60, ge=1)
-    METRICS_ALLOWED_IPS: Networks = Field(
-        default_factory=lambda: [ip_network(network) for network in LOCAL_NETWORKS]
-    )
-    SENTRY_DSN: SecretStr | None = None
-    SENTRY_TRACES_SAMPLE_RATE: float = Field(default=0.0, ge=0, le=1)
-
-    @field_validator(
-        "ALLOWED_HOSTS", "CORS_ORIGINS", "TRUSTED_PROXIES", "METRICS_ALLOWED_IPS", mode="before"
-    )
-    @classmethod
-    def _split_list(cls, value: object) -> object:
-        """Accept `a,b,c` (and a JSON array) for the list variables."""
-        if not isinstance(value, str):
-            return value
-        if value.lstrip().startswith("["):
-            return json.loads(value)
-        return [item.strip() for item in value.split(",") if item.strip()]
-
     @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -155,12 +167,6 @@ class Settings(BaseSettings):
             msg = 'must look like "5/minute" or "100 per hour"'
             raise ValueError(msg) from exc
         return value
-
-    @field_validator("REDIS_URL", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        """Treat `REDIS_URL=` (empty) as unset."""
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

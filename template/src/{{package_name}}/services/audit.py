@@ -1,6 +1,6 @@
 """Audit events: who did what, as structured log lines on their own logger.
 
-Each event is one INFO record on the `<package>.core.audit` logger, whose message is the event
+Each event is one INFO record on the `<package>.services.audit` logger, whose message is the event
 name and whose fields come through `extra=`; the request id is added like on every record.
 Never pass a password, a token or a hash: log ids and reasons only.
 """

@@ -1,0 +1,31 @@
+"""The paths that code outside the routers compares requests against, each written once.
+
+The routers are declared from these names (`api/router.py`, `api/routes/auth.py`), and the rate
+limits, the liveness shortcut, the host check, the security headers, the token URL of the docs and
+tracing compare against them, so a path changed here moves the route and every check of it.
+"""
+
+API_PREFIX = "/api/v1"
+
+AUTH_PREFIX = "/auth"
+LOGIN_ROUTE = "/login"
+TOKEN_ROUTE = "/token"  # noqa: S105 - a path, not a secret
+REGISTER_ROUTE = "/register"
+
+LOGIN_PATH = f"{API_PREFIX}{AUTH_PREFIX}{LOGIN_ROUTE}"
+TOKEN_PATH = f"{API_PREFIX}{AUTH_PREFIX}{TOKEN_ROUTE}"
+REGISTER_PATH = f"{API_PREFIX}{AUTH_PREFIX}{REGISTER_ROUTE}"
+
+LIVENESS_PATH = "/healthz/live"
+READINESS_PATH = "/healthz/ready"
+#: The orchestrators' probes: they call by `localhost` or a pod address, never the public name.
+PROBE_PATHS = frozenset({LIVENESS_PATH, READINESS_PATH})
+
+METRICS_PATH = "/metrics"
+
+DOCS_PATH = "/docs"
+DOCS_OAUTH2_REDIRECT_PATH = f"{DOCS_PATH}/oauth2-redirect"
+REDOC_PATH = "/redoc"
+OPENAPI_PATH = "/openapi.json"
+#: The HTML pages of the API documentation, which load scripts and styles.
+DOCS_PAGES = frozenset({DOCS_PATH, DOCS_OAUTH2_REDIRECT_PATH, REDOC_PATH})
