@@ -290,8 +290,8 @@ def test_variants_table_lists_what_each_answer_adds(aspect: str) -> None:
 
 
 def settings_fields() -> set[str]:
-    """Return the fields of the service's `Settings` class, read from its source."""
-    return read_settings_fields(PACKAGE_DIR / "core" / "config.py")
+    """Return the fields of the service's settings classes (its features' too), from the source."""
+    return read_settings_fields(PACKAGE_DIR)
 
 
 def gunicorn_variables() -> set[str]:
@@ -338,7 +338,7 @@ def documented_variables() -> dict[str, set[str]]:
 
 
 def test_env_table_gives_the_service_exactly_the_settings_fields() -> None:
-    """The variables read by the service are exactly the fields of `Settings`."""
+    """The variables read by the service are exactly the fields of its settings classes."""
     assert documented_variables()["service"] == settings_fields()
 
 

@@ -9,21 +9,33 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def settings_fields(config: Path) -> set[str]:
-    """Return the fields of the `Settings` class in `config` (a `core/config.py`), via `ast`."""
-    tree = ast.parse(config.read_text())
-    settings = next(
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    return {
-        statement.target.id
-        for statement in settings.body
-        if isinstance(statement, ast.AnnAssign)
-        and isinstance(statement.target, ast.Name)
-        and statement.target.id != "model_config"
-    }
+def settings_fields(package: Path) -> set[str]:
+    """Return the fields of every settings class of a package's source, via `ast`.
+
+    That is the service's `Settings` and each feature's subclass of `FeatureSettings`, in a
+    rendered package or in the template's (whose `{{ package_name }}` is read as a name).
+    """
+    fields: set[str] = set()
+    for path in sorted(package.rglob("*.py*")):
+        source = path.read_text().replace("{{ package_name }}", "package")
+        if "Settings" not in source or "{%" in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef) and _is_settings_class(node):
+                fields |= {
+                    statement.target.id
+                    for statement in node.body
+                    if isinstance(statement, ast.AnnAssign)
+                    and isinstance(statement.target, ast.Name)
+                    and statement.target.id.isupper()
+                }
+    return fields
+
+
+def _is_settings_class(node: ast.ClassDef) -> bool:
+    """Tell whether a class is `Settings` or a feature's settings."""
+    bases = {base.id for base in node.bases if isinstance(base, ast.Name)}
+    return node.name == "Settings" or "FeatureSettings" in bases
 
 
 def settings_default(config: Path, name: str) -> object:
