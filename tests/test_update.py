@@ -411,3 +411,36 @@ def test_updating_a_populated_sqlite_project_keeps_its_data_and_never_reuses_an_
     )
     assert isinstance(new_id, int)
     assert new_id > 3
+
+
+#: The last release with the grab-bag `core/`, and the one that moved its modules to their layers.
+CORE_RELEASE = "v1.0.0"
+LAYERED_RELEASE = "v2.0.0"
+#: Where 2.0.0 moved them (copier.yml's migration), and a line the team added to each.
+MOVED_MODULES = {"core/security.py": "services/security.py", "core/errors.py": "api/errors.py"}
+TEAM_LINE = "# The team's own note, kept across the move.\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [one_preset("default")])
+def test_modules_moved_out_of_core_keep_the_teams_edits(variant: Variant, tmp_path: Path) -> None:
+    """A team's edits to `core/security.py` and `core/errors.py` arrive in their new homes.
+
+    The project is copied from the real 1.0.0 release and edited; the update to this working
+    tree runs the migration, which moves the files with git before the release is merged in.
+    """
+    template = make_release_repo(
+        tmp_path / "template", previous=CORE_RELEASE, next_release=LAYERED_RELEASE
+    )
+    project = copy_project(template, tmp_path / "project", variant.answers, ref=CORE_RELEASE)
+    package = project.path / "src" / project.package
+    for old in MOVED_MODULES:
+        (package / old).write_text((package / old).read_text() + TEAM_LINE)
+    git("commit", "--quiet", "--no-verify", "-am", "The team's notes", cwd=project.path)
+
+    project.update(LAYERED_RELEASE)
+
+    assert project.recorded()["_commit"] == LAYERED_RELEASE
+    for old, new in MOVED_MODULES.items():
+        assert not (package / old).exists()
+        assert TEAM_LINE in (package / new).read_text()

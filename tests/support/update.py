@@ -165,7 +165,7 @@ def release_v0_2_0(template: Path, *, with_migration: bool) -> None:
     (source / NEW_GUIDE).write_text("# A new guide\n\nShipped by v0.2.0 of the template.\n")
     (source / f"{OLD_NAME}.jinja").rename(source / f"{NEW_NAME}.jinja")
     if with_migration:
-        _sub_once(template / "copier.yml", r"^_migrations: \[\]\n", RENAME_MIGRATION)
+        _sub_once(template / "copier.yml", r"^_migrations:\n", RENAME_MIGRATION)
 
 
 @dataclass(frozen=True)
@@ -373,21 +373,23 @@ def release_commit(tag: str) -> str:
     return found.strip()
 
 
-def make_release_repo(dest: Path) -> Path:
-    """Return a git repo of this repo's PREVIOUS_RELEASE, with the working tree on top as NEXT."""
+def make_release_repo(
+    dest: Path, *, previous: str = PREVIOUS_RELEASE, next_release: str = NEXT_RELEASE
+) -> Path:
+    """Return a git repo of this repo's release `previous`, the working tree on top as `next_release`."""
     dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", release_commit(PREVIOUS_RELEASE)],
+        ["git", "archive", "--format=tar", release_commit(previous)],
         cwd=ROOT,
         capture_output=True,
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     git("init", "--quiet", "--initial-branch=main", cwd=dest)
-    commit_all(dest, f"The template at {PREVIOUS_RELEASE}")
-    git("tag", PREVIOUS_RELEASE, cwd=dest)
+    commit_all(dest, f"The template at {previous}")
+    git("tag", previous, cwd=dest)
     git("rm", "-r", "--quiet", ".", cwd=dest)
     copy_working_tree(dest)
     commit_all(dest, "The template as it is")
-    git("tag", NEXT_RELEASE, cwd=dest)
+    git("tag", next_release, cwd=dest)
     return dest
