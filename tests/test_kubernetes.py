@@ -408,7 +408,8 @@ def test_every_reference_resolves_within_the_build(
         selector = _selector(resource)
         if selector is not None:
             assert selector, ResourceId.of(resource)
-            assert any(selector.items() <= labels.items() for labels in pods), selector
+            selects = any(selector.items() <= labels.items() for labels in pods)
+            assert selects, f"{ResourceId.of(resource)} selects no pod: {selector}"
 
 
 def _references(resource: Resource) -> list[ResourceId]:
