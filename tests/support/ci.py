@@ -134,12 +134,19 @@ def gitlab_jobs(pipeline: dict[str, Any]) -> dict[str, Job]:
 
 
 def _extended(pipeline: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-    """`job` with the templates it `extends` merged under it (the job's own keys win)."""
+    """`job` with the templates it `extends` merged under it (the job's own keys win).
+
+    GitLab merges mappings key by key (variables, cache); this reading replaces them whole, so a
+    key that is a mapping on both sides is refused rather than read wrong.
+    """
     parents = job.get("extends", [])
     merged: dict[str, Any] = {}
     for parent in [parents] if isinstance(parents, str) else parents:
         merged |= _extended(pipeline, pipeline[parent])
-    return merged | {k: v for k, v in job.items() if k != "extends"}
+    own = {k: v for k, v in job.items() if k != "extends"}
+    nested = [k for k in own if isinstance(own[k], dict) and isinstance(merged.get(k), dict)]
+    assert not nested, f"extends would merge the mappings {nested}: read them as GitLab does"
+    return merged | own
 
 
 def _service(entry: str | dict[str, str]) -> dict[str, str]:
