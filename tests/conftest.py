@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support import report
+from tests.support.kubernetes import KustomizationCache
 from tests.support.render import Renderer
 
 if TYPE_CHECKING:
@@ -34,3 +35,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def renderer(copie_session: Copie) -> Renderer:
     """Return the renderer that renders each answer set once per session."""
     return Renderer(copie_session)
+
+
+@pytest.fixture(scope="session")
+def kustomization_cache(tmp_path_factory: pytest.TempPathFactory) -> KustomizationCache:
+    """Return the cache that builds each rendered project's kustomizations once per session."""
+    return KustomizationCache(tmp_path_factory.mktemp("kustomizations"))

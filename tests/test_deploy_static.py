@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.support.compose import interpolated
 from tests.support.deploy import (
     compose_services,
     compose_volumes,
@@ -243,18 +244,13 @@ def test_compose_trusts_forwarded_headers_from_nginx_alone(project: Path) -> Non
     """
     document = yaml.safe_load((project / "compose.yaml").read_text())
     services = document["services"]
-    trusted = resolved(services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"])
+    trusted = interpolated(services["app"]["environment"]["GUNICORN_FORWARDED_ALLOW_IPS"])
     (network,) = services["nginx"]["networks"].values()
-    nginx_address = ipaddress.ip_address(resolved(network["ipv4_address"]))
+    nginx_address = ipaddress.ip_address(interpolated(network["ipv4_address"]))
     assert trusted == str(nginx_address)
     (pool,) = document["networks"]["default"]["ipam"]["config"]
-    assert nginx_address in ipaddress.ip_network(resolved(pool["subnet"]))
-    assert nginx_address not in ipaddress.ip_network(resolved(pool["ip_range"]))
-
-
-def resolved(value: str) -> str:
-    """`value` with each `${NAME:-default}` replaced by its default, as compose does unset."""
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+    assert nginx_address in ipaddress.ip_network(interpolated(pool["subnet"]))
+    assert nginx_address not in ipaddress.ip_network(interpolated(pool["ip_range"]))
 
 
 def test_compose_connects_the_app_to_its_stores(project: Path, variant: Variant) -> None:

