@@ -38,7 +38,9 @@ def test_harness_measures_every_endpoint_without_a_failed_request(tmp_path: Path
         assert endpoint["rps"] > 0, name
         assert endpoint["failed"] == 0, name
         assert 0 < endpoint["p50_ms"] <= endpoint["p99_ms"], name
-    assert figures["live_over_bare"] > 0
+    service = figures["service"]
+    live_over_bare = service["healthz_live"]["rps"] / service["bare_health"]["rps"]
+    assert figures["live_over_bare"] == pytest.approx(live_over_bare, abs=0.001)
     render = figures["render"]
     assert 0 < render["floor_s"] < min(render["same_tree_s"], render["full_s"])
     assert "| (a) /healthz/live over bare FastAPI |" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -51,6 +53,59 @@ def test_passes_mypy_strict(installed: Path, mypy_cache: Path) -> None:
     """The generated code type-checks under mypy --strict."""
     env = clean_env(MYPY_CACHE_DIR=str(mypy_cache))
     run(["uv", "run", "--no-sync", "mypy", "--strict"], cwd=installed, env=env)
+
+
+# Mistakes in the rendered task service that mypy --strict must refuse: each replaces a piece of
+# `services/tasks.py` (found exactly once) and is reported by the start of the message given.
+SERVICE_MISTAKES = [
+    # An update that assigns a field the model does not have.
+    ("task.title = changes.title", "task.titel = changes.title", '"Task" has no attribute "titel"'),
+    # A creation that reads a field the schema does not have.
+    ("title=data.title,", "title=data.titel,", '"TaskCreate" has no attribute "titel"'),
+    # A sort key left without its column.
+    (
+        "        case SortKey.UPDATED_AT:\n            return Task.updated_at\n",
+        "",
+        "Missing return statement",
+    ),
+]
+
+
+MINIMAL = [v for v in presets() if v.id == "minimal"]
+
+
+@pytest.mark.parametrize(
+    "variant", [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in MINIMAL]
+)
+def test_mypy_refuses_wrong_field_names_in_the_services(
+    renderer: Renderer, variant: Variant, mypy_cache: Path, tmp_path: Path
+) -> None:
+    """A field the model or schema lacks, or a sort key without a column, fails mypy --strict."""
+    project = renderer.installed(variant.answers)
+    shutil.copytree(project / "src", tmp_path / "src")
+    shutil.copy(project / "pyproject.toml", tmp_path)
+    [service] = (tmp_path / "src").glob("*/services/tasks.py")
+    text = service.read_text()
+    for old, new, _ in SERVICE_MISTAKES:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    service.write_text(text)
+
+    result = subprocess.run(
+        [str(project / ".venv" / "bin" / "mypy"), "--strict", str(service.relative_to(tmp_path))],
+        cwd=tmp_path,
+        env=clean_env(MYPY_CACHE_DIR=str(mypy_cache)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+    pattern = r"^src/\S+/services/tasks\.py:\d+: error: (.*)$"
+    errors = re.findall(pattern, result.stdout, re.MULTILINE)
+    assert len(errors) == len(SERVICE_MISTAKES), result.stdout + result.stderr
+    for _, _, message in SERVICE_MISTAKES:
+        assert [error for error in errors if error.startswith(message)], (message, errors)
 
 
 def test_passes_its_own_tests_with_coverage(installed: Path) -> None:
