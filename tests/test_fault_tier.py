@@ -230,6 +230,60 @@ def test_reload_under_load_drops_no_request(
     assert all(o.succeeded for o in load.outcomes), summary(load.outcomes)
 
 
+def read_and_write_requests(user: User) -> Callable[[int], Request]:
+    """One task created (POST, which nginx never retries) for three pages of tasks read."""
+
+    def next_request(n: int) -> Request:
+        if n % 4 == 0:
+            body = {"title": f"reload {n}"}
+            return ("create", "POST", "/api/v1/tasks", {"json": body, "headers": user.headers})
+        return ("list", "GET", "/api/v1/tasks?limit=20", {"headers": user.headers})
+
+    return next_request
+
+
+def nginx_upstream_errors(stack: Stack) -> list[str]:
+    """Return nginx's error-log lines about its connections to the app, refused ones apart.
+
+    Each is a request that nginx had written to a connection the app held, and that the app
+    dropped (reset, or closed without an answer).
+    """
+    log = stack.log.parent / "nginx" / "error.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return [line for line in lines if "upstream" in line and "Connection refused" not in line]
+
+
+def test_reloads_through_nginx_lose_no_request(
+    stack: Stack, credentials: tuple[User, dict[str, str]], preset: Variant
+) -> None:
+    """Three SIGHUPs under keep-alive reads and writes through nginx: every request succeeds.
+
+    nginx keeps idle connections to the app open and reuses them. A stopping worker that closed
+    them at once would lose every request nginx had just written to one: nginx retries a GET on a
+    new connection, but answers a POST with 502. The workers drain those connections instead.
+    """
+    if not preset.answers["use_nginx"]:
+        pytest.fail("the PostgreSQL presets under test all use nginx")
+    user, _ = credentials
+    errors_before = len(nginx_upstream_errors(stack))
+    with Load(stack.base_url, read_and_write_requests(user)) as load:
+        load.wait_for(200)
+        for _ in range(3):
+            old_workers = worker_pids(stack)
+            stack.gunicorn.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 60
+            while not (len(worker_pids(stack)) == 2 and worker_pids(stack).isdisjoint(old_workers)):
+                assert time.monotonic() < deadline, "the workers were not replaced within 60s"
+                time.sleep(0.1)
+            load.wait_for(len(load.outcomes) + 200)
+    dropped = nginx_upstream_errors(stack)[errors_before:]
+    report.record("reloads through nginx", requests=len(load.outcomes), dropped=len(dropped))
+    assert stack.gunicorn.poll() is None
+    assert {o.name for o in load.outcomes} == {"create", "list"}
+    assert all(o.succeeded for o in load.outcomes), summary(load.outcomes)
+    assert not dropped, dropped
+
+
 def test_database_loss_turns_readiness_503_and_heals_without_restart(
     stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]]
 ) -> None:
@@ -303,12 +357,20 @@ def test_stop_under_load_answers_every_request_it_took(
     its request never reached the service (not in its access log) and failed at the transport.
     """
     user, _ = credentials
-    with Load(stack.app_url, list_requests(user)) as load:
+    errors_before = len(nginx_upstream_errors(stack))
+    with (
+        Load(stack.app_url, list_requests(user)) as load,
+        Load(stack.base_url, read_and_write_requests(user), connections=16) as proxied,
+    ):
         load.wait_for(200)
+        proxied.wait_for(100)
         signalled = time.monotonic()
         stack.gunicorn.send_signal(signal.SIGTERM)
         exit_code = stack.gunicorn.wait(timeout=60)
         exited = time.monotonic()
+    # Through nginx: once the app is gone nginx answers 502 (connection refused), but no request
+    # it had written to a connection the app held was dropped.
+    dropped_behind_nginx = nginx_upstream_errors(stack)[errors_before:]
     sent = [o for o in load.outcomes if o.sent is not None]
     in_flight = [o for o in sent if o.sent is not None and o.sent < signalled < o.ended]
     unanswered = [o for o in sent if not o.succeeded]
@@ -324,8 +386,11 @@ def test_stop_under_load_answers_every_request_it_took(
     assert all(o.ended > signalled for o in never_accepted)
     assert {o.error for o in refused} <= {"ConnectError"}, summary(refused)
     assert not [o for o in refused + never_accepted if o.request_id in logged]
+    assert {o.name for o in proxied.outcomes} == {"create", "list"}
+    assert not dropped_behind_nginx, dropped_behind_nginx
     report.record(
         "graceful stop",
+        dropped_behind_nginx=len(dropped_behind_nginx),
         in_flight=len(in_flight),
         answered_after_signal=sum(1 for o in sent if o.sent and o.sent > signalled),
         refused_after_signal=len(refused),

@@ -5,6 +5,10 @@ keep-alive connection at once. A request that a client or nginx has just sent on
 connection is then lost: the client sees the connection reset, not an answer. This worker keeps
 an idle connection open for `DRAIN_SECONDS` more: a request that arrives meanwhile is served with
 `Connection: close`, and a connection that stays quiet is closed when the time is up.
+
+No uvicorn or gunicorn setting does this, and `HttpToolsProtocol` (its `shutdown()`, `cycle`,
+`loop` and `transport`) is not a public API of uvicorn: `pyproject.toml` caps uvicorn below its
+next minor version, and `tests/test_worker.py` checks the behaviour on the version installed.
 """
 
 from typing import Any, ClassVar
