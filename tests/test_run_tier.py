@@ -216,7 +216,6 @@ def test_bare_uvicorn_prints_nothing_but_json_lines(stack: Stack, tmp_path: Path
     with uvicorn(stack.project, stack.env, log, port) as server:
         wait_until(lambda: port_open(port), timeout=60, what="uvicorn", log=log)
         response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
-    assert server.returncode == 0
     lines = log.read_text(errors="replace").splitlines()
     records = [json_object(line) for line in lines]
 
