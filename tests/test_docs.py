@@ -296,7 +296,9 @@ def settings_fields() -> set[str]:
 
 def gunicorn_variables() -> set[str]:
     """Return the variables `gunicorn.conf.py` reads, and the one gunicorn reads itself."""
-    tree = ast.parse((TEMPLATE / "gunicorn.conf.py.jinja").read_text())
+    # The package's name is the one template expression outside a string: any name parses.
+    source = (TEMPLATE / "gunicorn.conf.py.jinja").read_text()
+    tree = ast.parse(source.replace("{{ package_name }}", "package"))
     read: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:

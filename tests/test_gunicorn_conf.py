@@ -24,10 +24,15 @@ def default_project(renderer: Renderer) -> Path:
     return renderer.project({})
 
 
-def _gunicorn_env(**environment: str) -> dict[str, str]:
-    """Return a clean environment: no variable gunicorn.conf.py reads, except `environment`."""
+def _gunicorn_env(project: Path, **environment: str) -> dict[str, str]:
+    """Return a clean environment: no variable gunicorn.conf.py reads, except `environment`.
+
+    gunicorn.conf.py imports the project's formatters: the package comes from its `src`, as it
+    comes from the installed package where gunicorn runs (that module needs no dependency).
+    """
     read = ("GUNICORN_", "LOG_", "WEB_CONCURRENCY")
-    return {k: v for k, v in clean_env().items() if not k.startswith(read)} | environment
+    env = {k: v for k, v in clean_env().items() if not k.startswith(read)}
+    return env | {"PYTHONPATH": str(project / "src")} | environment
 
 
 def _gunicorn_settings(project: Path, **environment: str) -> dict[str, object]:
@@ -39,7 +44,8 @@ def _gunicorn_settings(project: Path, **environment: str) -> dict[str, object]:
         "settings = runpy.run_path('gunicorn.conf.py')\n"
         f"print(json.dumps({{key: settings[key] for key in {keys!r}}}))\n"
     )
-    result = run([sys.executable, "-c", script], cwd=project, env=_gunicorn_env(**environment))
+    env = _gunicorn_env(project, **environment)
+    result = run([sys.executable, "-c", script], cwd=project, env=env)
     settings: dict[str, object] = json.loads(result.stdout)
     return settings
 
@@ -90,7 +96,7 @@ def test_gunicorn_settings_come_from_the_environment(default_project: Path) -> N
 
 def test_gunicorn_refuses_a_bad_number(default_project: Path) -> None:
     """A non-numeric GUNICORN_WORKERS stops gunicorn with the variable's name."""
-    env = _gunicorn_env(GUNICORN_WORKERS="many")
+    env = _gunicorn_env(default_project, GUNICORN_WORKERS="many")
     command = [sys.executable, "-c", "import runpy; runpy.run_path('gunicorn.conf.py')"]
     result = subprocess.run(
         command, cwd=default_project, env=env, capture_output=True, text=True, check=False
@@ -123,7 +129,7 @@ except ZeroDivisionError:
 
 def test_gunicorn_logs_one_json_object_per_line(default_project: Path) -> None:
     """By default, as with LOG_FORMAT=json, access lines and errors are valid JSON objects."""
-    env = _gunicorn_env()
+    env = _gunicorn_env(default_project)
     result = run([sys.executable, "-c", _LOG_SCRIPT], cwd=default_project, env=env)
     access = [json.loads(line) for line in result.stdout.splitlines()]
     errors = [json.loads(line) for line in result.stderr.splitlines()]
@@ -143,11 +149,12 @@ def test_gunicorn_logs_one_json_object_per_line(default_project: Path) -> None:
 
 
 def test_gunicorn_logs_text_otherwise(default_project: Path) -> None:
-    """With LOG_FORMAT=text, gunicorn writes readable lines."""
-    env = _gunicorn_env(LOG_FORMAT="text")
+    """With LOG_FORMAT=text, gunicorn writes readable lines, as the service does."""
+    env = _gunicorn_env(default_project, LOG_FORMAT="text")
     result = run([sys.executable, "-c", _LOG_SCRIPT], cwd=default_project, env=env)
     assert result.stdout.startswith("20")
-    assert 'uvicorn.access 10.0.0.1:5000 - "GET /tasks?q="x\\y" HTTP/1.1" 200' in result.stdout
+    access = 'uvicorn.access [-] 10.0.0.1:5000 - "GET /tasks?q="x\\y" HTTP/1.1" 200'
+    assert access in result.stdout
 
 
 #: Logs a request whose path carries line breaks, terminal escapes and Unicode separators, and
@@ -175,7 +182,7 @@ def test_gunicorn_escapes_control_characters_in_its_logs(
 
     A record is one line; in text, its traceback follows on indented lines.
     """
-    env = _gunicorn_env(LOG_FORMAT=log_format)
+    env = _gunicorn_env(default_project, LOG_FORMAT=log_format)
     result = run([sys.executable, "-c", _HOSTILE_LOG_SCRIPT], cwd=default_project, env=env)
     access = result.stdout.removesuffix("\n").split("\n")
     first, *traceback = result.stderr.removesuffix("\n").split("\n")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.support.flow import ApiFlow
-from tests.support.services import wait_until
-from tests.support.stack import Stack, running_stack
+from tests.support.services import free_port, port_open, wait_until
+from tests.support.stack import Stack, package_of, running_stack, uvicorn
 from tests.support.variants import Variant, presets
 
 if TYPE_CHECKING:
@@ -174,6 +174,58 @@ def test_every_log_line_is_json_with_its_request_id(flow: ApiFlow, stack: Stack)
     assert logged_ids
     assert logged_ids <= set(flow.request_ids)
     assert answered <= access_ids() <= set(flow.request_ids)
+
+
+def json_object(line: str) -> dict[str, object] | None:
+    """Return `line` parsed as a JSON object, or None when it is not one."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def test_server_lines_have_the_fields_of_the_service_lines(stack: Stack) -> None:
+    """The servers' own lines (gunicorn's master and workers, uvicorn) have the service's fields.
+
+    Every service line has the standard fields (timestamp, level, logger, message, request_id);
+    a server line has exactly those: one formatter writes them all.
+    """
+    records = [json.loads(line) for line in stack.log_lines()]
+    package = package_of(stack.project)
+    service = [r for r in records if r["logger"].split(".")[0] == package]
+    servers = [r for r in records if r["logger"].split(".")[0] in {"gunicorn", "uvicorn"}]
+    standard = set.intersection(*(set(record) for record in service))
+    booting = [r for r in servers if str(r["message"]).startswith("Booting worker with pid")]
+
+    assert booting
+    assert any(r["message"] == "Waiting for application startup." for r in servers)
+    assert standard == {"timestamp", "level", "logger", "message", "request_id"}
+    assert [r for r in servers if set(r) != standard] == []
+
+
+def test_bare_uvicorn_prints_nothing_but_json_lines(stack: Stack, tmp_path: Path) -> None:
+    """Under a bare `uvicorn <package>.main:app`, every line from start to stop is JSON.
+
+    uvicorn's first lines (`Started server process`, `Waiting for application startup`) come
+    before the app's lifespan: importing the app sets up logging already.
+    """
+    log = tmp_path / "uvicorn.log"
+    port = free_port()
+    assert stack.env["LOG_FORMAT"] == "json"
+    with uvicorn(stack.project, stack.env, log, port) as server:
+        wait_until(lambda: port_open(port), timeout=60, what="uvicorn", log=log)
+        response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+    lines = log.read_text(errors="replace").splitlines()
+    records = [json_object(line) for line in lines]
+
+    assert [line for line, record in zip(lines, records, strict=True) if record is None] == []
+    messages = [record["message"] for record in records if record is not None]
+    assert response.status_code == 200
+    assert f"Started server process [{server.pid}]" in messages
+    assert "Waiting for application startup." in messages
+    assert "http_request" in messages
+    assert messages[-1] == f"Finished server process [{server.pid}]"
 
 
 def test_hammering_login_is_rate_limited(flow: ApiFlow) -> None:

@@ -130,13 +130,37 @@ def gunicorn(
 
     It serves the project's app, or `app` imported from `cwd` under the same config.
     """
-    package = next(p.name for p in (project / "src").iterdir() if (p / "main.py").exists())
     executable = str(project / ".venv" / "bin" / "gunicorn")
     config = str(project / "gunicorn.conf.py")
-    command = [executable, "-c", config, app or f"{package}.main:app"]
+    command = [executable, "-c", config, app or f"{package_of(project)}.main:app"]
+    with stopped_at_exit(command, cwd or project, env, log) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def uvicorn(
+    project: Path, env: dict[str, str], log: Path, port: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the project's app under a bare `uvicorn <package>.main:app`, output in `log`."""
+    executable = str(project / ".venv" / "bin" / "uvicorn")
+    command = [executable, f"{package_of(project)}.main:app", "--port", str(port)]
+    with stopped_at_exit(command, project, env, log) as process:
+        yield process
+
+
+def package_of(project: Path) -> str:
+    """Return the name of the project's package: the one with a `main.py`."""
+    return next(p.name for p in (project / "src").iterdir() if (p / "main.py").exists())
+
+
+@contextlib.contextmanager
+def stopped_at_exit(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` with its stdout and stderr in `log`; stop it with SIGTERM at the end."""
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=cwd or project, env=env, stdout=output, stderr=subprocess.STDOUT
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
         yield process
