@@ -125,7 +125,8 @@ class Settings(BaseSettings):
     # /docs, /redoc and /openapi.json. Unset: on in development, off in production.
     DOCS_ENABLED: bool | None = None
 
-    DATABASE_URL: str = f"sqlite+aiosqlite:///./data/{_PACKAGE}.db"
+    # Left out of the settings' repr: it holds the database password.
+    DATABASE_URL: str = Field(default=f"sqlite+aiosqlite:///./data/{_PACKAGE}.db", repr=False)
     # Per worker: 5 workers (2 CPUs) x 10 leave room in PostgreSQL's 100 connections.
     DB_POOL_SIZE: int = Field(default=5, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=5, ge=0)

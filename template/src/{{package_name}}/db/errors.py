@@ -12,9 +12,10 @@ from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-# SQLSTATE classes of a connection that is gone or refused: 08 (connection exception) and 57P
-# (admin or crash shutdown, cannot connect now).
-UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
+# SQLSTATE classes of a connection that is gone or refused: 08 (connection exception), 57P
+# (admin or crash shutdown, cannot connect now) and 53300 (too many connections: every slot of
+# max_connections is taken, by this service's workers or by others).
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53300")
 
 
 class DatabaseUnavailableError(Exception):
