@@ -76,6 +76,21 @@ def test_responses_carry_security_headers(flow: ApiFlow) -> None:
     flow.check_security_headers()
 
 
+def test_a_large_body_goes_through_the_front_door(flow: ApiFlow) -> None:
+    """A 36 KB body, more than nginx keeps in memory (it buffers it to a file), arrives whole."""
+    user = flow.register("writer")
+    description = "\N{SLIGHTLY SMILING FACE}" * 9_000  # 4 bytes each in UTF-8
+    created = flow.request(
+        "POST",
+        "/api/v1/tasks",
+        json={"title": "Long", "description": description},
+        headers=user.headers,
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["description"] == description
+
+
 def test_large_lists_are_gzipped(flow: ApiFlow) -> None:
     """A large JSON list comes back gzip-encoded."""
     flow.check_large_list_is_gzipped()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
+import os
 import json
 import socket
 import subprocess
@@ -122,8 +123,11 @@ def nginx_test_config(
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     main = workdir / "nginx.conf"
+    # Started by root, nginx runs its workers as `nobody`, who cannot enter the private `workdir`
+    # where the request bodies it buffers go: keep them as the user that started it.
+    user = "user root;\n" if os.geteuid() == 0 else ""
     main.write_text(
-        "daemon off;\n"
+        user + "daemon off;\n"
         f"pid {workdir / 'nginx.pid'};\n"
         f"error_log {workdir / 'error.log'};\n"
         "events {}\n"
