@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
-import os
 import json
+import os
 import socket
 import subprocess
 import threading

@@ -376,7 +376,7 @@ def release_commit(tag: str) -> str:
 def make_release_repo(
     dest: Path, *, previous: str = PREVIOUS_RELEASE, next_release: str = NEXT_RELEASE
 ) -> Path:
-    """Return a git repo of this repo's release `previous`, the working tree on top as `next_release`."""
+    """Return a git repo of this repo's release `previous`, the working tree on top as the next."""
     dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "archive", "--format=tar", release_commit(previous)],
