@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.docker import BUILD_ENV, unavailable
+from tests.support.docker import BUILD_ENV
+from tests.support.services import unavailable
 from tests.support.tools import clean_env, run
 
 if TYPE_CHECKING:

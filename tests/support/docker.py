@@ -24,9 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import pytest
-
-from tests.support.services import require
+from tests.support.services import require, unavailable
 from tests.support.tools import python_for, run
 
 if TYPE_CHECKING:
@@ -70,13 +68,6 @@ def base_tag(version: str, docker_base: str) -> str:
 def real_images() -> bool:
     """Whether the official images are pulled (TASKAPI_REAL_IMAGES) rather than stood in for."""
     return bool(os.environ.get(REAL_IMAGES))
-
-
-def unavailable(reason: str) -> None:
-    """Fail in CI, which must run every test; elsewhere skip with `reason`."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must provide every test dependency: {reason}")
-    pytest.skip(reason)
 
 
 def docker_engine() -> str:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import pytest
 import yaml
+
+from tests.support.services import unavailable
 
 Resource = dict[str, Any]
 
@@ -43,12 +44,9 @@ class ResourceId:
 
 def kubectl() -> Path:
     """Return the locked kubectl; in CI a missing one fails, elsewhere it skips, saying so."""
-    if KUBECTL.is_file():
-        return KUBECTL
-    reason = f"kubectl is not installed beside {sys.executable} (run `uv sync`)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must provide every test dependency: {reason}")
-    pytest.skip(reason)
+    if not KUBECTL.is_file():
+        unavailable(f"kubectl is not installed beside {sys.executable} (run `uv sync`)")
+    return KUBECTL
 
 
 def load_documents(text: str) -> list[Resource]:

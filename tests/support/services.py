@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -24,15 +24,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Fail in CI, which must run every test; elsewhere skip with `reason`."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide every test dependency: {reason}")
+    pytest.skip(reason)
+
+
 def require(executable: str, *, hint: str) -> str:
     """Return the path of `executable`; in CI a missing one fails, elsewhere it skips, saying so."""
     found = shutil.which(executable)
     if found:
         return found
-    reason = f"{executable} is not installed ({hint})"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must provide every test dependency: {reason}")
-    pytest.skip(reason)
+    unavailable(f"{executable} is not installed ({hint})")
 
 
 def free_port() -> int:
