@@ -34,11 +34,11 @@ from tests.support.update import (
     SECOND,
     TEMPLATE_DOCS_LINE,
     TEMPLATE_REFERRER,
+    USER_CONNECT_TIMEOUT,
     USER_DEPLOY_HEADING,
     USER_DESCRIPTION,
     USER_DOCS_LINE,
     USER_INCLUDE,
-    USER_POOL_SIZE,
     USER_REFERRER,
     USER_ROUTES,
     Project,
@@ -119,7 +119,7 @@ def test_update_keeps_the_teams_own_changes(updated: Updated) -> None:
     assert router == git("show", f"HEAD:{package}/api/router.py", cwd=project.path)
     assert router.splitlines()[-1] == USER_INCLUDE
     assert USER_DESCRIPTION in project.read("README.md").splitlines()
-    assert f"    {USER_POOL_SIZE}" in project.read(f"{package}/core/config.py").splitlines()
+    assert f"    {USER_CONNECT_TIMEOUT}" in project.read(f"{package}/core/config.py").splitlines()
 
 
 def test_a_deleted_file_stays_deleted(updated: Updated) -> None:

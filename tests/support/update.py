@@ -72,7 +72,7 @@ async def list_projects() -> list[str]:
 '''
 USER_INCLUDE: Final = "api_router.include_router(projects.router)"
 USER_DESCRIPTION: Final = "Task tracking for the ACME platform team."
-USER_POOL_SIZE: Final = "DB_POOL_SIZE: int = Field(default=25, ge=1)"
+USER_CONNECT_TIMEOUT: Final = "DB_CONNECT_TIMEOUT: float = Field(default=2.0, gt=0)"
 USER_DOCS_LINE: Final = "Our API docs, with examples, are at http://127.0.0.1:8000/docs."
 USER_REFERRER: Final = 'add_header Referrer-Policy "same-origin" always;'
 USER_DEPLOY_HEADING: Final = "## Start it (our runbook: see docs/runbook.md)"
@@ -297,8 +297,8 @@ def edit_as_user(project: Project) -> None:
     replace_once(project.path / "README.md", f"{description}.", USER_DESCRIPTION)
     _sub_once(
         package / "core" / "config.py",
-        r"DB_POOL_SIZE: int = Field\(default=\d+, ge=1\)",
-        USER_POOL_SIZE,
+        r"DB_CONNECT_TIMEOUT: float = Field\(default=[\d.]+, gt=0\)",
+        USER_CONNECT_TIMEOUT,
     )
     (project.path / DELETED).unlink()
     (project.path / DATABASE).parent.mkdir(exist_ok=True)

@@ -127,9 +127,11 @@ class Settings(BaseSettings):
 
     # Left out of the settings' repr: it holds the database password.
     DATABASE_URL: str = Field(default=f"sqlite+aiosqlite:///./data/{_PACKAGE}.db", repr=False)
-    # Per worker: 5 workers (2 CPUs) x 10 leave room in PostgreSQL's 100 connections.
-    DB_POOL_SIZE: int = Field(default=5, ge=1)
-    DB_MAX_OVERFLOW: int = Field(default=5, ge=0)
+    # Per worker: 5 workers (2 CPUs) x 10 leave room in PostgreSQL's 100 connections. No overflow:
+    # the pool closes an overflow connection as soon as it is returned, so under steady load each
+    # request above the pool size would open a new connection (a new PostgreSQL backend).
+    DB_POOL_SIZE: int = Field(default=10, ge=1)
+    DB_MAX_OVERFLOW: int = Field(default=0, ge=0)
     DB_POOL_TIMEOUT: float = Field(default=30.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
 
