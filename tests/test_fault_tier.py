@@ -312,6 +312,26 @@ def test_database_loss_turns_readiness_503_and_heals_without_restart(
     report.record("database loss", ready_503_s=round(took, 1), ready_200_s=round(healed, 1))
 
 
+def test_a_database_restart_between_requests_fails_none_of_the_next(
+    stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]]
+) -> None:
+    """PostgreSQL restarts while the pools hold idle connections: every later request succeeds.
+
+    The pool notices, when it hands a connection out, that the server closed it, and opens a
+    new one: no request meets a dead connection (and a 503) once the database is back.
+    """
+    user, _ = credentials
+    assert stack.database is not None
+    for _ in range(10):  # every worker's pool holds connections
+        assert flow.request("GET", "/api/v1/tasks", headers=user.headers).status_code == 200
+    stack.database.stop()
+    stack.database.start()
+    answers = [
+        flow.request("GET", "/api/v1/tasks", headers=user.headers).status_code for _ in range(20)
+    ]
+    assert answers == [200] * 20
+
+
 def test_redis_loss_degrades_as_documented_and_heals(
     stack: Stack, flow: ApiFlow, credentials: tuple[User, dict[str, str]], preset: Variant
 ) -> None:
