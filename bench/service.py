@@ -1,4 +1,8 @@
-"""Service throughput: the generated service beside bare FastAPI, under the same gunicorn."""
+"""Service throughput: the generated service beside its references, under the same gunicorn.
+
+The references are bare FastAPI (one route, `bench/bare_app.py`) and the lean reference
+(`bench/lean_app.py`: the task list and task creation by hand, on the service's own database).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import httpx
 from bench.wrk import HERE, Load, Sample, run_wrk
 from tests.support.services import free_port, wait_until
 from tests.support.stack import gunicorn, running_stack
+from tests.support.tools import run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -23,14 +28,35 @@ if TYPE_CHECKING:
 PASSWORD: Final = "Bench-passw0rd"
 #: Tasks owned by the user whose list is read: the list pages 20 of them.
 OWNED_TASKS: Final = 1_000
-#: Rate limits out of the way: the benchmark measures the service, not its limiter's refusals.
+PAGE_SIZE: Final = 20
+#: The task every create request sends (bench/post_task.lua reads it from the environment).
+NEW_TASK: Final = {
+    "title": "Benchmark task",
+    "priority": "high",
+    "description": "Created under load",
+}
+#: What the lean reference needs beyond FastAPI; uv leaves those the project has as they are.
+LEAN_NEEDS: Final = ("asyncpg", "pyjwt", "orjson")
 #: Logins are CPU-bound (an Argon2 verification each): a few at a time show their latency, where
 #: 32 at once would only queue behind each other.
 LOGIN_CONNECTIONS: Final = 4
+#: Rate limits out of the way: the benchmark measures the service, not its limiter's refusals.
 UNLIMITED: Final = {
     "RATE_LIMIT_DEFAULT": "100000000/minute",
     "RATE_LIMIT_LOGIN": "100000000/minute",
 }
+#: Every endpoint, in the order each round loads them: each reference just before its
+#: counterpart (A/B/A/B), so that drift on a noisy machine hits both alike.
+ENDPOINTS: Final = (
+    "bare_health",
+    "info_status",
+    "healthz_live",
+    "lean_list",
+    "list_tasks",
+    "lean_create",
+    "create_task",
+    "login",
+)
 
 
 @dataclass(frozen=True)
@@ -57,78 +83,147 @@ class Figures:
         )
 
 
-def measure_service(
-    project: Path, answers: dict[str, Any], *, load: Load, rounds: int
-) -> dict[str, Figures]:
-    """Serve the project and bare FastAPI side by side, and load each endpoint `rounds` times."""
-    with (
-        running_stack(project, answers, settings=UNLIMITED) as stack,
-        bare_app(project, stack.env) as bare_url,
-    ):
-        api = stack.app_url
-        with httpx.Client(base_url=api, timeout=30) as client:
-            reader = _user(client, "reader")
-            _add_tasks(client, reader, OWNED_TASKS)
-            writer = _user(client, "writer")
-        live: list[Sample] = []
-        bare: list[Sample] = []
-        stack_samples: list[Sample] = []
-        warm_up = dataclasses.replace(load, seconds=2)
-        run_wrk(f"{bare_url}/health", warm_up)  # both workers of each server answer at full speed
-        run_wrk(f"{api}/healthz/live", warm_up)
-        for _ in range(rounds):  # A/B/A/B: drift on a noisy machine hits both alike
-            bare.append(run_wrk(f"{bare_url}/health", load))
-            live.append(run_wrk(f"{api}/healthz/live", load))
-            stack_samples.append(run_wrk(f"{api}/info/status", load))  # every middleware
-        tasks = f"{api}/api/v1/tasks"
-        login = json.dumps({"username": "reader", "password": PASSWORD})
-        return {
-            "bare_health": Figures.of(bare),
-            "healthz_live": Figures.of(live),
-            "info_status": Figures.of(stack_samples),
-            "list_tasks": _rounds(rounds, lambda: run_wrk(f"{tasks}?limit=20", load, token=reader)),
-            "create_task": _rounds(
-                rounds, lambda: run_wrk(tasks, load, token=writer, script="post_task.lua")
-            ),
-            "login": _rounds(
-                rounds,
-                lambda: run_wrk(
-                    f"{api}/api/v1/auth/login",
-                    dataclasses.replace(load, connections=LOGIN_CONNECTIONS),
-                    script="login.lua",
-                    env={"BENCH_LOGIN_BODY": login},
-                ),
+@dataclass(frozen=True)
+class Targets:
+    """The servers under load and the users they serve."""
+
+    api: str
+    bare: str
+    lean: str
+    #: The bearer token of the user who owns OWNED_TASKS tasks.
+    reader: str
+    #: The bearer token of the user whose tasks the create requests add.
+    writer: str
+
+    def load(self, endpoint: str, load: Load) -> Sample:
+        """Load one of ENDPOINTS for `load.seconds`."""
+        loads: dict[str, Callable[[], Sample]] = {
+            "bare_health": lambda: run_wrk(f"{self.bare}/health", load),
+            "info_status": lambda: run_wrk(f"{self.api}/info/status", load),
+            "healthz_live": lambda: run_wrk(f"{self.api}/healthz/live", load),
+            "lean_list": lambda: self._list(self.lean, load),
+            "list_tasks": lambda: self._list(self.api, load),
+            "lean_create": lambda: self._create(self.lean, load),
+            "create_task": lambda: self._create(self.api, load),
+            "login": lambda: run_wrk(
+                f"{self.api}/api/v1/auth/login",
+                dataclasses.replace(load, connections=LOGIN_CONNECTIONS),
+                script="login.lua",
+                env={"BENCH_LOGIN_BODY": json.dumps({"username": "reader", "password": PASSWORD})},
             ),
         }
+        return loads[endpoint]()
 
+    def _list(self, base: str, load: Load) -> Sample:
+        return run_wrk(f"{base}/api/v1/tasks?limit={PAGE_SIZE}", load, token=self.reader)
 
-def _rounds(rounds: int, sample: Callable[[], Sample]) -> Figures:
-    return Figures.of([sample() for _ in range(rounds)])
+    def _create(self, base: str, load: Load) -> Sample:
+        return run_wrk(
+            f"{base}/api/v1/tasks",
+            load,
+            token=self.writer,
+            script="post_task.lua",
+            env={"BENCH_TASK_BODY": json.dumps(NEW_TASK)},
+        )
 
 
 @contextlib.contextmanager
-def bare_app(project: Path, env: dict[str, str]) -> Iterator[str]:
-    """bench/bare_app.py under the project's gunicorn and its config; yields its URL."""
-    with tempfile.TemporaryDirectory(prefix="taskapi-bare-") as workdir:
+def serving(project: Path, answers: dict[str, Any]) -> Iterator[Targets]:
+    """Serve the project, bare FastAPI and the lean reference, and give the service its users."""
+    add_lean_needs(project)
+    with (
+        running_stack(project, answers, settings=UNLIMITED) as stack,
+        reference_app(project, stack.env, "bare_app", probe="/health") as bare_url,
+        reference_app(project, stack.env, "lean_app", probe="/api/v1/tasks") as lean_url,
+    ):
+        with httpx.Client(base_url=stack.app_url, timeout=30) as client:
+            reader = _user(client, "reader")
+            _add_tasks(client, reader, OWNED_TASKS)
+            writer = _user(client, "writer")
+        yield Targets(stack.app_url, bare_url, lean_url, reader, writer)
+
+
+def add_lean_needs(project: Path) -> None:
+    """Install what the lean reference imports into the project's environment (a bench render)."""
+    python = project / ".venv" / "bin" / "python"
+    run(["uv", "pip", "install", "--quiet", "--python", str(python), *LEAN_NEEDS], cwd=project)
+
+
+def measure_service(targets: Targets, *, load: Load, rounds: int) -> dict[str, Figures]:
+    """Load every endpoint `rounds` times, all of them in each round; return their medians."""
+    warm_up = dataclasses.replace(load, seconds=min(load.seconds, 2))
+    for endpoint in ("bare_health", "info_status", "lean_list", "list_tasks"):
+        targets.load(endpoint, warm_up)  # every worker of each server answers at full speed
+    samples: dict[str, list[Sample]] = {endpoint: [] for endpoint in ENDPOINTS}
+    for _ in range(rounds):
+        for endpoint in ENDPOINTS:
+            samples[endpoint].append(targets.load(endpoint, load))
+    return {endpoint: Figures.of(taken) for endpoint, taken in samples.items()}
+
+
+def lean_answers(targets: Targets) -> dict[str, Any]:
+    """Ask the service and the lean reference for the same list and the same new task.
+
+    Fail unless both list the same page (the same tasks, total and paging) and create a task
+    with the same fields: the lean reference must do the service's work, or its ratio means
+    nothing. Return the four answers.
+    """
+    found: dict[str, Any] = {}
+    for server, base in (("service", targets.api), ("lean", targets.lean)):
+        listed = httpx.get(
+            f"{base}/api/v1/tasks",
+            params={"limit": PAGE_SIZE},
+            headers={"Authorization": f"Bearer {targets.reader}"},
+            timeout=30,
+        )
+        created = httpx.post(
+            f"{base}/api/v1/tasks",
+            json=NEW_TASK,
+            headers={"Authorization": f"Bearer {targets.writer}"},
+            timeout=30,
+        )
+        if (listed.status_code, created.status_code) != (httpx.codes.OK, httpx.codes.CREATED):
+            raise SystemExit(f"{server}: list {listed.text}\ncreate {created.text}")
+        found[f"list_{server}"], found[f"create_{server}"] = listed.json(), created.json()
+    if found["list_lean"] != found["list_service"]:
+        raise SystemExit(f"the lean reference lists other tasks than the service:\n{found}")
+    generated = {"id", "created_at", "updated_at"}
+    lean, service = (
+        {k: v for k, v in found[f"create_{server}"].items() if k not in generated}
+        for server in ("lean", "service")
+    )
+    if lean != service or found["create_lean"].keys() != found["create_service"].keys():
+        raise SystemExit(f"the lean reference creates another task than the service:\n{found}")
+    return found
+
+
+@contextlib.contextmanager
+def reference_app(project: Path, env: dict[str, str], module: str, *, probe: str) -> Iterator[str]:
+    """bench/`module`.py's `app` under the project's gunicorn and its config; yields its URL.
+
+    It is up once `probe` answers at all (a worker has booted, not only the master's socket).
+    """
+    with tempfile.TemporaryDirectory(prefix=f"taskapi-{module}-") as workdir:
         port = free_port()
-        bare_env = env | {
+        app_env = env | {
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_CONTROL_SOCKET": str(Path(workdir, "gunicorn.ctl")),
             "PROMETHEUS_MULTIPROC_DIR": "",
         }
-        log = Path(workdir, "bare.log")
-        with gunicorn(project, bare_env, log, app="bench.bare_app:app", cwd=HERE.parent):
+        log = Path(workdir, f"{module}.log")
+        with gunicorn(project, app_env, log, app=f"bench.{module}:app", cwd=HERE.parent):
             url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: _answers(f"{url}/health"), timeout=60, what="bare gunicorn", log=log)
+            wait_until(lambda: _answers(f"{url}{probe}"), timeout=60, what=module, log=log)
             yield url
 
 
 def _answers(url: str) -> bool:
-    """Whether `url` answers 200 (a worker has booted, not only the master's socket)."""
+    """Whether `url` answers at all."""
     try:
-        return httpx.get(url, timeout=2).status_code == httpx.codes.OK
+        httpx.get(url, timeout=2)
     except httpx.TransportError:
         return False
+    return True
 
 
 def _user(client: httpx.Client, name: str) -> str:
