@@ -36,8 +36,8 @@ MAX_PAGE_SIZE: Final = 100
 MAX_OFFSET: Final = 1_000_000
 TITLE_MAX_LENGTH: Final = 200
 DESCRIPTION_MAX_LENGTH: Final = 10_000
-#: The service's pool: DB_POOL_SIZE (5) plus DB_MAX_OVERFLOW (5) connections per worker.
-POOL_MIN_SIZE: Final = 5
+#: The service's pool: DB_POOL_SIZE (10) connections per worker, no overflow.
+POOL_MIN_SIZE: Final = 10
 POOL_MAX_SIZE: Final = 10
 
 USER_QUERY: Final = (

@@ -61,10 +61,10 @@ SERVICE_MISTAKES = [
     # An update that assigns a field the model does not have.
     ("task.title = changes.title", "task.titel = changes.title", '"Task" has no attribute "titel"'),
     # A creation that reads a field the schema does not have.
-    ("title=data.title,", "title=data.titel,", '"TaskCreate" has no attribute "titel"'),
+    ('"title": data.title,', '"title": data.titel,', '"TaskCreate" has no attribute "titel"'),
     # A sort key left without its column.
     (
-        "        case SortKey.UPDATED_AT:\n            return Task.updated_at\n",
+        "        case SortKey.UPDATED_AT:\n            return _TASKS.updated_at\n",
         "",
         "Missing return statement",
     ),
