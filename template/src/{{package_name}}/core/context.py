@@ -4,19 +4,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+#: The id of the request being handled. `RequestIdMiddleware` sets and resets it directly, which
+#: costs less per request than `bind_request_id`.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def get_request_id() -> str | None:
     """Return the id of the request being handled, if any."""
-    return _request_id.get()
+    return request_id_var.get()
 
 
 @contextmanager
 def bind_request_id(request_id: str | None) -> Iterator[None]:
     """Make `request_id` the current request id inside the `with` block."""
-    token = _request_id.set(request_id)
+    token = request_id_var.set(request_id)
     try:
         yield
     finally:
-        _request_id.reset(token)
+        request_id_var.reset(token)
