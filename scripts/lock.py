@@ -35,10 +35,17 @@ DIMENSIONS: Final[dict[str, tuple[str | bool, ...]]] = {
     "python_version": ("3.11", "3.12", "3.13"),
     "database": ("postgresql", "sqlite"),
     "use_redis": (True, False),
+    "background_jobs": (True, False),
     "use_metrics": (True, False),
     "use_tracing": (True, False),
     "use_sentry": (True, False),
 }
+
+
+def allowed(combo: Combo) -> bool:
+    """Whether copier.yml accepts the answers: background jobs need PostgreSQL."""
+    answers = dict(zip(DIMENSIONS, combo, strict=True))
+    return not (answers["background_jobs"] and answers["database"] != "postgresql")
 
 
 def target(python_version: str) -> Path:
@@ -189,7 +196,7 @@ def main() -> int:
     parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     args = parser.parse_args()
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    combos: list[Combo] = list(itertools.product(*DIMENSIONS.values()))
+    combos: list[Combo] = [c for c in itertools.product(*DIMENSIONS.values()) if allowed(c)]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=4) as pool:
         texts = pool.map(lambda c: lock(c, Path(tmp), upgrade=args.upgrade), combos)
         locks = dict(zip(combos, texts, strict=True))

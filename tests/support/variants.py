@@ -55,9 +55,22 @@ def option_values() -> dict[str, list[Any]]:
     return options
 
 
+#: Answer pairs that copier.yml's validators refuse: no answer set may hold both.
+EXCLUDED_PAIRS: Final = frozenset({(("database", "sqlite"), ("background_jobs", True))})
+
+
 def defaults() -> Answers:
-    """Return the default of every fixed-choice question."""
-    return {name: questions()[name]["default"] for name in option_values()}
+    """Return the default of every fixed-choice question (a computed one, for these answers)."""
+    found = {name: questions()[name]["default"] for name in option_values()}
+    computed = {"background_jobs": found["database"] == "postgresql"}
+    return found | computed
+
+
+def allowed(answers: Answers) -> bool:
+    """Whether `answers` holds no pair that the template refuses."""
+    return not any(
+        answers.get(a) == va and answers.get(b) == vb for (a, va), (b, vb) in EXCLUDED_PAIRS
+    )
 
 
 def presets() -> list[Variant]:
@@ -76,6 +89,7 @@ def pairwise(options: dict[str, list[Any]]) -> list[Answers]:
         for a, b in itertools.combinations(names, 2)
         for va in options[a]
         for vb in options[b]
+        if allowed({a: va, b: vb})
     }
     rows: list[Answers] = []
     while uncovered:
@@ -83,7 +97,8 @@ def pairwise(options: dict[str, list[Any]]) -> list[Answers]:
         row: Answers = {first: first_value, second: second_value}
         for name in names:
             if name not in row:
-                row[name] = max(options[name], key=_pairs_gained(row, name, uncovered))
+                values = [v for v in options[name] if allowed(row | {name: v})]
+                row[name] = max(values, key=_pairs_gained(row, name, uncovered))
         rows.append({name: row[name] for name in names})
         uncovered -= {((a, row[a]), (b, row[b])) for a, b in itertools.combinations(names, 2)}
     return rows
