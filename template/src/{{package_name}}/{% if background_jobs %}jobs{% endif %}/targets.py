@@ -73,7 +73,7 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
             parsed.host, port, type=socket.SOCK_STREAM
         )
     except (socket.gaierror, UnicodeError) as error:
-        msg = f"the host {parsed.host!r} does not resolve"
+        msg = "the host does not resolve"
         raise UnsafeTargetError(msg) from error
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not allow_private and not all(is_public(address) for address in addresses):
