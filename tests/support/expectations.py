@@ -77,6 +77,20 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         expected[f"{package}/features/{feature}.py"] = wanted
         expected[f"tests/test_{feature}.py"] = wanted
     expected["tests/redis_fixtures.py"] = features["redis"]
+    jobs = answers.get("background_jobs", answers.get("database", "postgresql") == "postgresql")
+    for path in (
+        f"{package}/features/jobs.py",
+        f"{package}/job_worker.py",
+        f"{package}/jobs/queue.py",
+        f"{package}/jobs/webhooks.py",
+        f"{package}/api/routes/webhooks.py",
+        f"{package}/models/webhook.py",
+        "migrations/versions/2026_12_07_82b9646bdf3f_background_jobs_and_webhooks.py",
+        "tests/test_jobs.py",
+        "tests/job_fixtures.py",
+        "docs/jobs.md",
+    ):
+        expected[path] = jobs
     kubernetes = answers.get("use_kubernetes", False)
     k8s = "deploy/k8s"
     for path in (
