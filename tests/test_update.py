@@ -18,6 +18,7 @@ import pytest
 from copier.errors import UnsafeTemplateError
 
 import copier
+from tests.support.services import PostgresServer, postgres
 from tests.support.tools import clean_env, python_for, run
 from tests.support.update import (
     DATABASE,
@@ -57,6 +58,7 @@ from tests.support.update import (
 from tests.support.variants import ROOT, Variant, presets
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 PRESETS = presets()
@@ -353,11 +355,15 @@ def sqlite_rows(database: Path, *statements: str) -> list[tuple[object, ...]]:
     return rows[-1]
 
 
-def installed_alembic(project: Project, database: Path, *arguments: str) -> str:
-    """`uv sync --locked`, then `alembic ARGUMENTS` on `database`; return what Alembic printed."""
+def installed_alembic(project: Project, database: Path | str, *arguments: str) -> str:
+    """`uv sync --locked`, then `alembic ARGUMENTS` on `database` (a SQLite file or a URL).
+
+    Return what Alembic printed.
+    """
     python = python_for(project.answers["python_version"])
     run(["uv", "sync", "--locked", "--python", python], cwd=project.path)
-    env = clean_env(DATABASE_URL=f"sqlite:///{database}")
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    env = clean_env(DATABASE_URL=url)
     result = run(
         [str(project.path / ".venv" / "bin" / "alembic"), *arguments], cwd=project.path, env=env
     )
@@ -444,3 +450,58 @@ def test_modules_moved_out_of_core_keep_the_teams_edits(variant: Variant, tmp_pa
     for old, new in MOVED_MODULES.items():
         assert not (package / old).exists()
         assert TEAM_LINE in (package / new).read_text()
+
+
+#: The release before background jobs, and the migration that adds their tables.
+JOBLESS_RELEASE = "v1.0.0"
+JOBS_REVISION = "82b9646bdf3f"
+OWNED_TASKS = "SELECT count(*) FROM users JOIN tasks ON tasks.owner_id = users.id;"
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the module's tests."""
+    with postgres() as server:
+        yield server
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [one_preset("default")])
+def test_updating_a_populated_postgresql_project_adds_the_job_tables(
+    variant: Variant, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A 1.0.0 project on a PostgreSQL database with data gets background jobs from the update.
+
+    The new question takes its default (on, with PostgreSQL); `alembic upgrade head` then adds
+    the webhooks table and PGQueuer's schema, keeps every row, and `alembic check` stays clean.
+    """
+    template = make_release_repo(
+        tmp_path / "template", previous=JOBLESS_RELEASE, next_release="v1.1.0"
+    )
+    answers = {name: value for name, value in variant.answers.items() if name != "background_jobs"}
+    project = copy_project(template, tmp_path / "project", answers, ref=JOBLESS_RELEASE)
+    url = postgres_server.create_database("update_jobs")
+    installed_alembic(project, url, "upgrade", "head")
+    rows = postgres_server.sql(
+        "update_jobs",
+        "INSERT INTO users (email, username, hashed_password) VALUES "
+        "('ada@example.com', 'ada', 'hash1'), ('bob@example.com', 'bob', 'hash2');"
+        "INSERT INTO tasks (title, status, owner_id) VALUES ('one', 'done', 1), ('two', 'todo', 2);"
+        + OWNED_TASKS,
+    )
+
+    project.update("v1.1.0")
+    migrated = installed_alembic(project, url, "upgrade", "head")
+    checked = installed_alembic(project, url, "check")
+
+    assert project.recorded()["background_jobs"] is True
+    assert (project.path / "src" / "taskapi" / "job_worker.py").is_file()
+    assert f"-> {JOBS_REVISION}" in migrated
+    assert "No new upgrade operations detected" in checked
+    tables = postgres_server.sql(
+        "update_jobs",
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables"
+        " WHERE schemaname = 'public'",
+    )
+    assert set(tables.split(",")) >= {"users", "tasks", "webhooks", "pgqueuer", "pgqueuer_log"}
+    assert postgres_server.sql("update_jobs", OWNED_TASKS) == rows == "2"

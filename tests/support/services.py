@@ -116,6 +116,32 @@ class PostgresServer:
         )
         return self.url.rsplit("/", 1)[0] + f"/{safe}"
 
+    def sql(self, database: str, statements: str) -> str:
+        """Run `statements` with psql on `database`; return what the last one printed, unaligned."""
+        result = subprocess.run(
+            [
+                self.bindir / "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAq",
+                "-c",
+                statements,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PGPASSWORD": self.password},
+        )
+        return result.stdout.strip()
+
     def as_owner(self, *command: str | Path) -> list[str]:
         """`command`, run as the cluster's owner when this process is root."""
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
