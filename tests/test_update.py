@@ -482,13 +482,13 @@ def test_updating_a_populated_postgresql_project_adds_the_job_tables(
     project = copy_project(template, tmp_path / "project", answers, ref=JOBLESS_RELEASE)
     url = postgres_server.create_database("update_jobs")
     installed_alembic(project, url, "upgrade", "head")
-    rows = postgres_server.sql(
+    postgres_server.sql(
         "update_jobs",
         "INSERT INTO users (email, username, hashed_password) VALUES "
-        "('ada@example.com', 'ada', 'hash1'), ('bob@example.com', 'bob', 'hash2');"
-        "INSERT INTO tasks (title, status, owner_id) VALUES ('one', 'done', 1), ('two', 'todo', 2);"
-        + OWNED_TASKS,
+        "('ada@example.com', 'ada', 'hash1'), ('bob@example.com', 'bob', 'hash2'); "
+        "INSERT INTO tasks (title, status, owner_id) VALUES ('one', 'done', 1), ('two', 'todo', 2)",
     )
+    rows = postgres_server.sql("update_jobs", OWNED_TASKS)
 
     project.update("v1.1.0")
     migrated = installed_alembic(project, url, "upgrade", "head")
