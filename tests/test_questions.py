@@ -163,6 +163,11 @@ def test_the_copy_tells_the_user_to_make_env_private(tmp_path: Path) -> None:
         pytest.param(
             {"ci_provider": "jenkins"}, "is not in ['github', 'gitlab', 'none']", id="unknown-ci"
         ),
+        pytest.param(
+            {"database": "sqlite", "background_jobs": True},
+            'answer "postgresql" for the database, or turn background jobs off',
+            id="jobs-on-sqlite",
+        ),
     ],
 )
 def test_bad_answers_are_refused_with_the_fix(
@@ -189,3 +194,14 @@ def test_names_that_only_look_like_keywords_are_accepted(copie: Copie, name: str
     package = result.project_dir / "src" / name
     assert (package / "main.py").is_file()
     assert compileall.compile_dir(result.project_dir, quiet=2, legacy=False)
+
+
+@pytest.mark.parametrize(("database", "jobs"), [("postgresql", True), ("sqlite", False)])
+def test_background_jobs_default_follows_the_database(
+    copie: Copie, database: str, *, jobs: bool
+) -> None:
+    """Without an answer, background jobs are on with PostgreSQL and off with SQLite."""
+    result = copie.copy(extra_answers={"database": database})
+    assert result.exit_code == 0, result.exception
+    assert result.answers["background_jobs"] is jobs
+    assert (result.project_dir / "src" / "taskapi" / "job_worker.py").is_file() is jobs
