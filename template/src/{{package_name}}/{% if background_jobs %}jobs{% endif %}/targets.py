@@ -60,19 +60,21 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def resolve(url: str, *, allow_private: bool) -> Target:
+async def resolve(url: str, *, allow_private: bool, within: float = 5.0) -> Target:
     """Check `url` and resolve its host; refuse it if any address is not public (unless allowed).
 
     Every address the name has must be public: a name with one public and one private address
-    would otherwise reach the private one on some connections.
+    would otherwise reach the private one on some connections. A name that takes longer than
+    `within` seconds to resolve is refused like one that does not resolve.
     """
     parsed = parse(url)
     port = parsed.port or DEFAULT_PORTS[parsed.scheme]
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parsed.host, port, type=socket.SOCK_STREAM
-        )
-    except (socket.gaierror, UnicodeError) as error:
+        async with asyncio.timeout(within):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                parsed.host, port, type=socket.SOCK_STREAM
+            )
+    except (socket.gaierror, UnicodeError, TimeoutError) as error:
         msg = "the host does not resolve"
         raise UnsafeTargetError(msg) from error
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
