@@ -77,9 +77,9 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         expected[f"{package}/features/{feature}.py"] = wanted
         expected[f"tests/test_{feature}.py"] = wanted
     expected["tests/redis_fixtures.py"] = features["redis"]
-    expected["tests/test_job_metrics.py"] = features["metrics"] and answers.get(
-        "background_jobs", answers.get("database", "postgresql") == "postgresql"
-    )
+    has_jobs = answers.get("background_jobs", answers.get("database", "postgresql") == "postgresql")
+    expected["tests/test_job_metrics.py"] = features["metrics"] and has_jobs
+    expected["tests/test_job_tracing.py"] = features["tracing"] and has_jobs
     jobs = answers.get("background_jobs", answers.get("database", "postgresql") == "postgresql")
     for path in (
         f"{package}/features/jobs.py",
