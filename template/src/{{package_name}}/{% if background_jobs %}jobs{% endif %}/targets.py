@@ -15,6 +15,17 @@ from dataclasses import dataclass
 import httpx
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+MIN_PORT, MAX_PORT = 1, 65535
+#: IPv6 unicast that is routed on the Internet: the rest is local, reserved or special.
+GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, its local-use
+#: prefix, IPv4-compatible and SIIT's IPv4-translated): the IPv4 address is what they reach.
+EMBEDDING_V4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,6 +47,11 @@ class Target:
         """The URL with the checked address in place of the name."""
         return self.url.copy_with(host=str(self.address))
 
+    @property
+    def host(self) -> str:
+        """The name of the URL's host as sent on the wire (IDNA, ASCII), for `Host` and TLS."""
+        return self.url.raw_host.decode("ascii")
+
 
 def parse(url: str) -> httpx.URL:
     """Return `url` parsed, refusing what is not an absolute http(s) URL without credentials."""
@@ -50,14 +66,38 @@ def parse(url: str) -> httpx.URL:
     if parsed.userinfo:
         msg = "credentials in the URL are not accepted: authenticate with the signature"
         raise UnsafeTargetError(msg)
+    if parsed.port is not None and not MIN_PORT <= parsed.port <= MAX_PORT:
+        msg = "the port must be between 1 and 65535"
+        raise UnsafeTargetError(msg)
     return parsed
 
 
 def is_public(address: IPAddress) -> bool:
-    """Whether `address` is a globally routable unicast address (IPv4-mapped ones unwrapped)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether `address` is a globally routable unicast address.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo and the like)
+    is judged by the IPv4 address it reaches; any other IPv6 address must be global unicast.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_v4(address)
+        if embedded is not None:
+            return is_public(embedded)
+        if address not in GLOBAL_UNICAST_V6:
+            return False
     return address.is_global and not address.is_multicast
+
+
+def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """Return the IPv4 address that an IPv6 address carries, if it is one of the forms that do."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in EMBEDDING_V4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 async def resolve(url: str, *, allow_private: bool, within: float = 5.0) -> Target:
