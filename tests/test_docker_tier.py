@@ -258,7 +258,8 @@ def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant
     flow = ApiFlow(f"http://127.0.0.1:{port}")
     try:
         flow.wait_ready()
-        flow.check_health({"database"} | ({"redis"} if preset.answers["use_redis"] else set()))
+        checks = {"database"} | ({"redis"} if preset.answers["use_redis"] else set())
+        flow.check_health(checks | ({"jobs"} if preset.answers["background_jobs"] else set()))
         flow.task_lifecycle()
         flow.check_security_headers()
         flow.check_large_list_is_gzipped()
