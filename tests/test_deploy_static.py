@@ -30,6 +30,7 @@ from tests.support.deploy import (
 )
 from tests.support.expectations import expected_shell_scripts
 from tests.support.services import free_port
+from tests.support.source import settings_default
 from tests.support.tools import run
 from tests.support.variants import Variant, all_variants
 
@@ -101,6 +102,17 @@ def test_dockerfile_builds_on_the_chosen_base(project: Path, variant: Variant) -
     assert "PYTHONUNBUFFERED=1" in env
 
 
+def test_dockerfile_documents_the_job_worker(project: Path, variant: Variant) -> None:
+    """With background jobs, the Dockerfile says that its image runs the worker too, and how."""
+    package = variant.answers.get("package_name", "taskapi")
+    text = (project / "Dockerfile").read_text()
+    documented = [
+        f"`python -m {package}.job_worker`" in text,
+        f"`python -m {package}.job_worker --check`" in text,
+    ]
+    assert documented == [variant.answers["background_jobs"]] * 2
+
+
 def test_dockerfile_installs_exactly_the_lock(project: Path) -> None:
     """Dependencies come from uv.lock alone, cached apart from the code, without dev tools."""
     runs = [
@@ -155,10 +167,11 @@ def test_compose_file_matches_the_compose_spec_schema(project: Path) -> None:
 
 
 def test_compose_runs_the_services_the_answers_ask_for(project: Path, variant: Variant) -> None:
-    """The services are app and migrate; db, redis and nginx when their answers ask for them."""
+    """The services are app and migrate; db, redis, worker and nginx when answers ask for them."""
     answers = variant.answers
     expected = {"app", "migrate"}
     expected |= {"db"} if answers["database"] == "postgresql" else set()
+    expected |= {"worker"} if answers["background_jobs"] else set()
     expected |= {"redis"} if answers["use_redis"] else set()
     expected |= {"nginx"} if answers["use_nginx"] else set()
     assert set(compose_services(project)) == expected
@@ -201,17 +214,67 @@ def test_compose_starts_services_in_order(project: Path, variant: Variant) -> No
         assert services["nginx"]["depends_on"] == {"app": backing}
 
 
-def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
-    """App and migrate: read-only, no capabilities, no new privileges; a port only without nginx."""
+def app_services(variant: Variant) -> list[str]:
+    """Return the compose services that run the app's image: app, migrate and the job worker."""
+    return ["app", "migrate", *(["worker"] if variant.answers["background_jobs"] else [])]
+
+
+def duration_seconds(duration: str) -> float:
+    """Return the seconds of a compose duration such as `45s` or `1m30s`."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert duration, duration
+    assert match is not None, duration
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def test_compose_runs_the_job_worker_with_background_jobs(project: Path, variant: Variant) -> None:
+    """With background jobs, `worker` runs the job worker from the app's image, after migrations.
+
+    Its health check is the worker's own `--check`, it restarts like the app, and it may take
+    longer to stop than a webhook delivery can last (connect, send and answer, each within
+    WEBHOOK_TIMEOUT). Without background jobs there is no worker.
+    """
     services = compose_services(project)
-    for name in ("app", "migrate"):
+    if not variant.answers["background_jobs"]:
+        assert "worker" not in services
+        return
+    package = variant.answers.get("package_name", "taskapi")
+    worker = services["worker"]
+    entry_point = ["python", "-m", f"{package}.job_worker"]
+    assert worker["command"] == entry_point
+    assert worker["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "db": {"condition": "service_healthy"},
+    }
+    check = worker["healthcheck"]
+    assert check["test"] == ["CMD", *entry_point, "--check"]
+    assert {"interval", "timeout", "retries", "start_period"} <= set(check)
+    assert worker["restart"] == services["app"]["restart"] == "unless-stopped"
+    settings = project / "src" / package / "jobs" / "settings.py"
+    webhook_timeout = settings_default(settings, "WEBHOOK_TIMEOUT")
+    assert isinstance(webhook_timeout, float)
+    assert duration_seconds(worker["stop_grace_period"]) > 3 * webhook_timeout
+
+
+def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
+    """App, migrate (and worker): read-only, no capabilities, no new privileges, no root.
+
+    They publish a port only when there is no nginx, and the app alone then.
+    """
+    services = compose_services(project)
+    for name in app_services(variant):
         service = services[name]
+        assert service["image"] == services["app"]["image"]
         assert service["build"] == "."
         assert service["env_file"] == ".env"
         assert service["read_only"] is True
         assert service["tmpfs"] == ["/tmp"]  # noqa: S108 - the container's tmpfs
         assert service["cap_drop"] == ["ALL"]
         assert service["security_opt"] == ["no-new-privileges:true"]
+        # The image's own non-root user: nothing here runs the container as another one.
+        assert "user" not in service
+        assert "ports" not in service or name == "app"
     assert services["app"]["restart"] == "unless-stopped"
     if variant.answers["use_nginx"]:
         assert "ports" not in services["app"]
@@ -221,14 +284,15 @@ def test_compose_hardens_the_app(project: Path, variant: Variant) -> None:
         assert "GUNICORN_FORWARDED_ALLOW_IPS" not in services["app"]["environment"]
 
 
-def test_compose_runs_the_service_in_production(project: Path) -> None:
-    """Compose is the single-host production: app and migrate run with ENVIRONMENT=production.
+def test_compose_runs_the_service_in_production(project: Path, variant: Variant) -> None:
+    """Compose is the single-host production: its app containers run with ENVIRONMENT=production.
 
     Local runs stay in development: the generated .env says so, and compose's value wins there.
     """
     services = compose_services(project)
-    for name in ("app", "migrate"):
+    for name in app_services(variant):
         assert services[name]["environment"]["ENVIRONMENT"] == "production", name
+        assert services[name]["environment"] == services["app"]["environment"], name
     local = dict(
         line.split("=", 1) for line in (project / ".env").read_text().splitlines() if "=" in line
     )
@@ -279,6 +343,7 @@ def test_compose_checks_the_health_of_every_long_running_service(project: Path) 
     services = compose_services(project)
     probes = {
         "app": "/healthz/live",
+        "worker": "job_worker --check",
         "db": "pg_isready",
         "redis": "redis-cli ping",
         "nginx": "/nginx-health",

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -30,17 +30,27 @@ from tests.support.compose import ComposeStack, fresh_network_prefix
 from tests.support.containers import TEST_LABEL, container, unique
 from tests.support.docker import BUILD_ENV, base_tag, real_images
 from tests.support.flow import ApiFlow
+from tests.support.receiver import (
+    OVERRIDE_FILE,
+    RECEIVER,
+    RECEIVER_URL,
+    deliveries,
+    expected_signature,
+    receiver_override,
+)
 from tests.support.services import free_port, require
 from tests.support.tools import clean_env, run
 from tests.support.variants import Variant, presets
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from tests.support.render import Renderer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]
+
+T = TypeVar("T")
 
 DOCKER_PRESETS = [v for v in presets() if v.answers["docker_base"] == "slim" or real_images()]
 #: The builder step that installs the locked dependencies (and nothing of the project).
@@ -62,7 +72,7 @@ def project(renderer: Renderer, preset: Variant, tmp_path_factory: pytest.TempPa
     shutil.copytree(rendered, copy, ignore=shutil.ignore_patterns(".venv", "*_cache", ".coverage"))
     with (copy / ".env").open("a") as env:
         # One test client makes every request: only the login limit is under test here.
-        env.write("RATE_LIMIT_DEFAULT=100000/minute\n")
+        env.write("RATE_LIMIT_DEFAULT=100000/minute\nRATE_LIMIT_REGISTER=100000/hour\n")
     return copy
 
 
@@ -215,12 +225,22 @@ def test_source_change_reuses_the_dependency_layer(
 
 @pytest.fixture(scope="module")
 def stack(project: Path, preset: Variant, image: str) -> Iterator[ComposeStack]:
-    """Yield the rendered compose stack, up and healthy; taken down with its volumes afterwards."""
+    """Yield the rendered compose stack, up and healthy; taken down with its volumes afterwards.
+
+    With background jobs, an override adds a webhook receiver that the app and the worker may
+    deliver to (a private address, which the service refuses unless told otherwise).
+    """
     del image  # the stand-ins must exist before compose starts
+    files: tuple[str, ...] = ("compose.yaml",)
+    if preset.answers["background_jobs"]:
+        override = receiver_override(services=["app", "worker"])
+        (project / OVERRIDE_FILE).write_text(override)
+        files += (OVERRIDE_FILE,)
     compose = ComposeStack(
         project=project,
         name=unique(preset.id).replace("-", ""),
         ports={"HTTP_PORT": free_port(), "APP_PORT": free_port()},
+        files=files,
     )
     started = time.monotonic()
     try:
@@ -232,13 +252,79 @@ def stack(project: Path, preset: Variant, image: str) -> Iterator[ComposeStack]:
         compose.down()
 
 
+def front_url(stack: ComposeStack, preset: Variant) -> str:
+    """Return the stack's public base URL: nginx's published port, else the app's."""
+    port = stack.ports["HTTP_PORT" if preset.answers["use_nginx"] else "APP_PORT"]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_worker_delivers_a_signed_webhook_of_a_task_completed_through_nginx(
+    docker: str, stack: ComposeStack, preset: Variant
+) -> None:
+    """The worker is healthy, and runs the job that a request through the front enqueues.
+
+    A user registers the receiver's URL as a webhook and completes a task: the receiver gets
+    one POST whose Standard Webhooks signature verifies with the secret the registration
+    returned, carrying the task; the worker's log says it delivered it, under the id of the
+    request that completed the task. Without background jobs there is no worker.
+
+    It runs before the full flow, whose last check uses up the login limit of this client.
+    """
+    states = stack.states()
+    if not preset.answers["background_jobs"]:
+        assert "worker" not in states
+        return
+    health = states["worker"]["Health"]
+    assert isinstance(health, dict)
+    assert health["Status"] == "healthy"
+    flow = ApiFlow(front_url(stack, preset))
+    try:
+        user = flow.register("hooked")
+        registered = flow.request(
+            "POST", "/api/v1/webhooks", json={"url": RECEIVER_URL}, headers=user.headers
+        )
+        assert registered.status_code == httpx.codes.CREATED, registered.text
+        secret = registered.json()["secret"]
+        created = flow.request(
+            "POST", "/api/v1/tasks", json={"title": "Deliver me"}, headers=user.headers
+        )
+        task = created.json()
+        started = time.time()
+        done = flow.request(
+            "PATCH", f"/api/v1/tasks/{task['id']}", json={"status": "done"}, headers=user.headers
+        )
+        assert done.status_code == httpx.codes.OK, done.text
+        completing_request = flow.request_ids[-1]
+    finally:
+        flow.close()
+    receiver = stack.container_id(RECEIVER)
+    received = wait_for(lambda: deliveries(container_log(docker, receiver)), timeout=60)
+    report.record(f"compose {preset.id}", webhook_delivered_s=round(time.time() - started, 1))
+    (delivery,) = received
+    headers = delivery.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["webhook-signature"] == expected_signature(
+        secret=secret,
+        message_id=headers["webhook-id"],
+        timestamp=headers["webhook-timestamp"],
+        body=delivery.body,
+    )
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 120
+    event = delivery.event
+    assert (event["id"], event["type"]) == (headers["webhook-id"], "task.completed")
+    assert (event["data"]["task"]["id"], event["data"]["task"]["status"]) == (task["id"], "done")
+    worker_log = container_log(docker, stack.container_id("worker"))
+    delivered = [line for line in worker_log.splitlines() if "webhook_delivered" in line]
+    assert [line for line in delivered if completing_request in line] != [], worker_log[-3000:]
+
+
 def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant) -> None:
     """Through the published port (nginx's when present), the whole HTTP flow works."""
-    port = stack.ports["HTTP_PORT" if preset.answers["use_nginx"] else "APP_PORT"]
-    flow = ApiFlow(f"http://127.0.0.1:{port}")
+    flow = ApiFlow(front_url(stack, preset))
     try:
         flow.wait_ready()
-        flow.check_health({"database"} | ({"redis"} if preset.answers["use_redis"] else set()))
+        checks = {"database"} | ({"redis"} if preset.answers["use_redis"] else set())
+        flow.check_health(checks | ({"jobs"} if preset.answers["background_jobs"] else set()))
         flow.task_lifecycle()
         flow.check_security_headers()
         flow.check_large_list_is_gzipped()
@@ -251,6 +337,41 @@ def test_compose_stack_serves_the_full_flow(stack: ComposeStack, preset: Variant
 def test_migrate_ran_once_and_exited_cleanly(stack: ComposeStack) -> None:
     """The one-shot `migrate` service exited 0 before the app started."""
     assert stack.exit_code("migrate") == 0
+
+
+def test_worker_stops_at_once_on_sigterm(stack: ComposeStack, preset: Variant) -> None:
+    """`docker compose stop worker` sends SIGTERM: the idle worker exits 0, long before SIGKILL."""
+    if not preset.answers["background_jobs"]:
+        return
+    started = time.monotonic()
+    stack.compose("stop", "worker")
+    seconds = time.monotonic() - started
+    report.record(f"compose {preset.id}", worker_stopped_s=round(seconds, 1))
+    assert stack.exit_code("worker") == 0
+    assert seconds < 15
+
+
+def container_log(docker: str, container_id: str) -> str:
+    """Return a container's output so far, stdout and stderr interleaved."""
+    shown = subprocess.run(
+        [docker, "logs", container_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=True,
+    )
+    return shown.stdout
+
+
+def wait_for(found: Callable[[], list[T]], *, timeout: float) -> list[T]:
+    """Poll `found` until it returns a non-empty list; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.25)
+    msg = f"nothing arrived within {timeout:.0f}s"
+    raise AssertionError(msg)
 
 
 def test_smoke_script_passes_on_a_fresh_checkout(

@@ -32,6 +32,7 @@ from tests.support.kubernetes import (
     load_documents,
     pod_spec,
 )
+from tests.support.source import settings_default
 from tests.support.variants import Variant, all_variants
 
 if TYPE_CHECKING:
@@ -134,8 +135,10 @@ def test_deployed_builds_are_namespaced_and_labelled(
         assert labels["app.kubernetes.io/part-of"] == slug
 
 
-def test_production_renders_every_object(production: dict[ResourceId, Resource], slug: str) -> None:
-    """The production overlay holds the app's objects, in its namespace, with its labels."""
+def test_production_renders_every_object(
+    production: dict[ResourceId, Resource], slug: str, variant: Variant
+) -> None:
+    """The production overlay holds the app's objects, and with background jobs the worker's."""
     expected = {
         ResourceId("ConfigMap", f"{slug}-config"),
         ResourceId("Secret", f"{slug}-secrets"),
@@ -147,6 +150,11 @@ def test_production_renders_every_object(production: dict[ResourceId, Resource],
         ResourceId("HorizontalPodAutoscaler", slug),
         ResourceId("PodDisruptionBudget", slug),
     }
+    if variant.answers["background_jobs"]:
+        expected |= {
+            ResourceId("Deployment", f"{slug}-worker"),
+            ResourceId("PodDisruptionBudget", f"{slug}-worker"),
+        }
     assert expected == set(production)
 
 
@@ -178,6 +186,83 @@ def test_deployment_is_hardened(production: dict[ResourceId, Resource], slug: st
     assert pre_stop[0] == "sleep"
     gunicorn_graceful_timeout = 30
     assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + gunicorn_graceful_timeout
+
+
+@pytest.fixture
+def worker(production: dict[ResourceId, Resource], slug: str, variant: Variant) -> Resource | None:
+    """Return the job worker's Deployment in production; None without background jobs."""
+    found = production.get(ResourceId("Deployment", f"{slug}-worker"))
+    assert (found is not None) is variant.answers["background_jobs"]
+    return found
+
+
+def test_worker_runs_the_jobs_from_the_app_image(
+    production: dict[ResourceId, Resource], worker: Resource | None, slug: str, variant: Variant
+) -> None:
+    """The worker runs `job_worker` from the app's image and settings; its probe is `--check`.
+
+    It serves nothing: no port, no readiness probe, no Service or Ingress selects it.
+    """
+    if worker is None:
+        return
+    package = variant.answers.get("package_name", "taskapi")
+    app = _container(production[ResourceId("Deployment", slug)])
+    container = _container(worker)
+    entry_point = ["python", "-m", f"{package}.job_worker"]
+    assert container["command"] == entry_point
+    assert container["image"] == app["image"]
+    assert container["imagePullPolicy"] == app["imagePullPolicy"]
+    assert container["envFrom"] == app["envFrom"]
+    assert container["livenessProbe"]["exec"] == {"command": [*entry_point, "--check"]}
+    assert {"periodSeconds", "timeoutSeconds", "failureThreshold"} <= set(
+        container["livenessProbe"]
+    )
+    assert "readinessProbe" not in container
+    assert "ports" not in container
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    services = [r["spec"]["selector"] for r in production.values() if r["kind"] == "Service"]
+    assert services
+    assert [s for s in services if s.items() <= labels.items()] == []
+    assert (
+        worker["spec"]["selector"]["matchLabels"]
+        != (production[ResourceId("Deployment", slug)]["spec"]["selector"]["matchLabels"])
+    )
+
+
+def test_worker_is_hardened_and_drains(
+    production: dict[ResourceId, Resource],
+    worker: Resource | None,
+    slug: str,
+    renderer: Renderer,
+    variant: Variant,
+) -> None:
+    """The worker has the app's security contexts, resources, a PDB and time to finish its jobs.
+
+    On SIGTERM it lets its running jobs finish: a webhook delivery connects, sends and waits for
+    the answer, each within WEBHOOK_TIMEOUT.
+    """
+    if worker is None:
+        return
+    app = production[ResourceId("Deployment", slug)]
+    spec, app_spec = pod_spec(worker), pod_spec(app)
+    assert spec is not None
+    assert app_spec is not None
+    container = _container(worker)
+    assert container["securityContext"] == _container(app)["securityContext"]
+    assert spec["securityContext"] == app_spec["securityContext"]
+    assert spec["automountServiceAccountToken"] is False
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
+    assert "emptyDir" in next(v for v in spec["volumes"] if v["name"] == "tmp")
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert all(set(r) == {"cpu", "memory"} for r in container["resources"].values())
+    package = variant.answers.get("package_name", "taskapi")
+    settings = renderer.project(variant.answers) / "src" / package / "jobs" / "settings.py"
+    webhook_timeout = settings_default(settings, "WEBHOOK_TIMEOUT")
+    assert isinstance(webhook_timeout, float)
+    assert spec["terminationGracePeriodSeconds"] > 3 * webhook_timeout
+    pdb = production[ResourceId("PodDisruptionBudget", f"{slug}-worker")]["spec"]
+    assert pdb["selector"] == worker["spec"]["selector"]
+    assert 1 <= pdb["minAvailable"] < worker["spec"]["replicas"]
 
 
 def test_settings_come_from_config_and_secret(

@@ -58,6 +58,8 @@ class ComposeStack:
     image: str = field(init=False)
     #: The stack's own network (compose.yaml's NETWORK_PREFIX): stacks side by side never clash.
     network_prefix: str = field(default_factory=fresh_network_prefix)
+    #: The compose files, in order: the rendered one, then a test's overrides, if any.
+    files: tuple[str, ...] = ("compose.yaml",)
 
     def __post_init__(self) -> None:
         self.image = f"{self.name}-app:test"
@@ -65,7 +67,10 @@ class ComposeStack:
     def compose(self, *arguments: str, timeout: float = 900) -> str:
         """Run a docker-compose command on this stack; return its output."""
         command = [require("docker-compose", hint="apt-get install docker-compose")]
-        command += ["--project-name", self.name, "--file", "compose.yaml", *arguments]
+        command += ["--project-name", self.name]
+        for name in self.files:
+            command += ["--file", name]
+        command += arguments
         env = clean_env(
             **BUILD_ENV,
             COMPOSE_DOCKER_CLI_BUILD="0",
@@ -92,6 +97,12 @@ class ComposeStack:
         docker = require("docker", hint="apt-get install docker.io")
         shown = json.loads(run([docker, "inspect", *ids], cwd=self.project).stdout)
         return {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"] for c in shown}
+
+    def container_id(self, service: str) -> str:
+        """Return the id of a service's (one) container."""
+        output = self.compose("ps", "--all", "-q", service)
+        (found,) = [word for word in output.split() if re.fullmatch(r"[0-9a-f]{64}", word)]
+        return found
 
     def exit_code(self, service: str) -> int:
         """Return the exit code of a service's container."""

@@ -107,6 +107,15 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         f"{k8s}/overlays/production/migrate/kustomization.yaml",
     ):
         expected[path] = kubernetes
+    background_jobs = answers.get(
+        "background_jobs", answers.get("database", "postgresql") == "postgresql"
+    )
+    for path in (
+        f"{k8s}/base/app/worker.yaml",
+        f"{k8s}/base/app/worker-pdb.yaml",
+        f"{k8s}/overlays/production/worker-patch.yaml",
+    ):
+        expected[path] = kubernetes and background_jobs
     return expected
 
 
