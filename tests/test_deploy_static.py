@@ -108,7 +108,7 @@ def test_dockerfile_documents_the_job_worker(project: Path, variant: Variant) ->
     text = (project / "Dockerfile").read_text()
     documented = [
         f"`python -m {package}.job_worker`" in text,
-        f"`python -m {package}.job_worker --check`" in text,
+        f"`python -m {package}.worker_alive`" in text,
     ]
     assert documented == [variant.answers["background_jobs"]] * 2
 
@@ -231,7 +231,7 @@ def duration_seconds(duration: str) -> float:
 def test_compose_runs_the_job_worker_with_background_jobs(project: Path, variant: Variant) -> None:
     """With background jobs, `worker` runs the job worker from the app's image, after migrations.
 
-    Its health check is the worker's own `--check`, it restarts like the app, and it may take
+    Its health check is `worker_alive` (the heartbeat of the worker's loop), it restarts like the app, and it may take
     longer to stop than a webhook delivery can last (connect, send and answer, each within
     WEBHOOK_TIMEOUT). Without background jobs there is no worker.
     """
@@ -248,7 +248,7 @@ def test_compose_runs_the_job_worker_with_background_jobs(project: Path, variant
         "db": {"condition": "service_healthy"},
     }
     check = worker["healthcheck"]
-    assert check["test"] == ["CMD", *entry_point, "--check"]
+    assert check["test"] == ["CMD", "python", "-m", f"{package}.worker_alive"]
     assert {"interval", "timeout", "retries", "start_period"} <= set(check)
     assert worker["restart"] == services["app"]["restart"] == "unless-stopped"
     settings = project / "src" / package / "jobs" / "settings.py"
@@ -343,7 +343,7 @@ def test_compose_checks_the_health_of_every_long_running_service(project: Path) 
     services = compose_services(project)
     probes = {
         "app": "/healthz/live",
-        "worker": "job_worker --check",
+        "worker": "worker_alive",
         "db": "pg_isready",
         "redis": "redis-cli ping",
         "nginx": "/nginx-health",

@@ -199,7 +199,7 @@ def worker(production: dict[ResourceId, Resource], slug: str, variant: Variant) 
 def test_worker_runs_the_jobs_from_the_app_image(
     production: dict[ResourceId, Resource], worker: Resource | None, slug: str, variant: Variant
 ) -> None:
-    """The worker runs `job_worker` from the app's image and settings; its probe is `--check`.
+    """The worker runs `job_worker` from the app's image and settings; its probe is `worker_alive`.
 
     It serves nothing: no port, no readiness probe, no Service or Ingress selects it.
     """
@@ -213,7 +213,8 @@ def test_worker_runs_the_jobs_from_the_app_image(
     assert container["image"] == app["image"]
     assert container["imagePullPolicy"] == app["imagePullPolicy"]
     assert container["envFrom"] == app["envFrom"]
-    assert container["livenessProbe"]["exec"] == {"command": [*entry_point, "--check"]}
+    alive = ["python", "-m", f"{package}.worker_alive"]
+    assert container["livenessProbe"]["exec"] == {"command": alive}
     assert {"periodSeconds", "timeoutSeconds", "failureThreshold"} <= set(
         container["livenessProbe"]
     )

@@ -58,7 +58,8 @@ def flow(stack: Stack) -> Iterator[ApiFlow]:
 
 def expected_checks(answers: dict[str, object]) -> set[str]:
     """Return the dependency checks `/health` reports for a preset."""
-    return {"database"} | ({"redis"} if answers["use_redis"] else set())
+    optional = {"redis": answers["use_redis"], "jobs": answers["background_jobs"]}
+    return {"database"} | {name for name, present in optional.items() if present}
 
 
 def test_health_reports_every_dependency_ok(flow: ApiFlow, preset: Variant) -> None:

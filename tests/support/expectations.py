@@ -84,6 +84,7 @@ def expected_files(answers: Answers) -> dict[str, bool]:
     for path in (
         f"{package}/features/jobs.py",
         f"{package}/job_worker.py",
+        f"{package}/worker_alive.py",
         f"{package}/jobs/queue.py",
         f"{package}/jobs/webhooks.py",
         f"{package}/api/routes/webhooks.py",
