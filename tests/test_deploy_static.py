@@ -231,9 +231,9 @@ def duration_seconds(duration: str) -> float:
 def test_compose_runs_the_job_worker_with_background_jobs(project: Path, variant: Variant) -> None:
     """With background jobs, `worker` runs the job worker from the app's image, after migrations.
 
-    Its health check is `worker_alive` (the heartbeat of the worker's loop), it restarts like the app, and it may take
-    longer to stop than a webhook delivery can last (connect, send and answer, each within
-    WEBHOOK_TIMEOUT). Without background jobs there is no worker.
+    Its health check is `worker_alive` (the heartbeat of the worker's loop), it restarts like
+    the app, and it may take longer to stop than a webhook delivery can last (WEBHOOK_TIMEOUT).
+    Without background jobs there is no worker.
     """
     services = compose_services(project)
     if not variant.answers["background_jobs"]:

@@ -204,4 +204,5 @@ def test_background_jobs_default_follows_the_database(
     result = copie.copy(extra_answers={"database": database})
     assert result.exit_code == 0, result.exception
     assert result.answers["background_jobs"] is jobs
+    assert result.project_dir is not None
     assert (result.project_dir / "src" / "taskapi" / "job_worker.py").is_file() is jobs
