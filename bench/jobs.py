@@ -15,6 +15,7 @@ import json
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -53,6 +54,8 @@ QUICK: Final = JobLoad(
 )
 #: The two workers, the bare reference first.
 VARIANTS: Final = ("bare", "integration")
+#: How long the counts of a PATCH run must stay still before they are read, in seconds.
+SETTLE_S: Final = 0.5
 #: The two PATCH users: without a webhook (no job), and with one (one job per request).
 PATCHERS: Final = ("plain", "hooked")
 
@@ -217,13 +220,7 @@ def measure_patch(targets: Targets, *, load: Load, jobs: JobLoad) -> PatchFigure
         )
         if sample.requests + run_load.connections >= jobs.patch_tasks:
             raise SystemExit(f"{sample.requests} PATCH requests: give each user more open tasks")
-        ((done, queued),) = sql(
-            database,
-            "SELECT (SELECT count(*) FROM tasks WHERE owner_id = :owner AND status = 'done'),"
-            " (SELECT count(*) FROM pgqueuer WHERE entrypoint = 'deliver_webhook')",
-            owner=patcher.owner,
-        )
-        return sample, int(done), int(queued)
+        return sample, *_settled(database, patcher.owner)
 
     patch("hooked", dataclasses.replace(load, seconds=min(load.seconds, 2)))  # warm-up
     samples: dict[str, list[Sample]] = {name: [] for name in PATCHERS}
@@ -243,6 +240,28 @@ def measure_patch(targets: Targets, *, load: Load, jobs: JobLoad) -> PatchFigure
         jobs_enqueued=enqueued,
         tasks_completed=completed,
     )
+
+
+def _settled(database: PostgresServer, owner: int) -> tuple[int, int]:
+    """Return the tasks of `owner` done and the deliveries queued for them, once both are still.
+
+    wrk stops with requests in flight, which the service still completes: they are counted once
+    two readings `SETTLE_S` apart agree. Both counts come from one statement (one snapshot): a
+    request's task and its job commit together, so they are counted together.
+    """
+    counts = ("", "")
+    while True:
+        ((done, queued),) = sql(
+            database,
+            "SELECT (SELECT count(*) FROM tasks WHERE owner_id = :owner AND status = 'done'),"
+            " (SELECT count(*) FROM pgqueuer WHERE entrypoint = 'deliver_webhook'"
+            " AND (convert_from(payload, 'UTF8')::jsonb ->> 'owner_id')::int = :owner)",
+            owner=owner,
+        )
+        if (done, queued) == counts:
+            return int(done), int(queued)
+        counts = (done, queued)
+        time.sleep(SETTLE_S)
 
 
 def _patcher(targets: Targets, database: PostgresServer, name: str, tasks: int) -> Patcher:
