@@ -20,6 +20,7 @@ import yaml
 from bench.budgets import failures, needs_second_run, ratios, timing_misses
 from bench.first_answer import FirstAnswer, copy_preset, measure_first_answer
 from bench.image import ImageFigures, measure_image
+from bench.jobs import JobFigures, JobResults, measure_jobs
 from bench.service import lean_answers, measure_service, serving
 from bench.wrk import Load
 from tests.support.docker import docker_engine
@@ -66,6 +67,8 @@ def main(argv: list[str]) -> int:
             if not args.quick and needs_second_run(runs[0]):
                 print("A budget was missed: measuring the service once more ...", flush=True)
                 runs.append(measure_service(targets, load=load, rounds=rounds))
+            print("Measuring background jobs ...", flush=True)
+            jobs = measure_jobs(targets, load=load, quick=args.quick)
         image = None
         if not args.no_image:
             print("Building the image ...", flush=True)
@@ -74,10 +77,15 @@ def main(argv: list[str]) -> int:
         args.answers.mkdir(parents=True, exist_ok=True)
         for name, body in checked.items():
             (args.answers / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
-    failed = failures(runs, image)
-    results = _results(load, rounds, runs, first_answer, image) | {"budget_failures": failed}
+    failed = failures(runs, image) + jobs.failures()
+    results = _results(load, rounds, runs, first_answer, image) | {
+        "jobs": jobs.as_json(),
+        "budget_failures": failed,
+    }
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(_table(results, first_answer, image))
+    print()
+    print(_jobs_table(jobs))
     print(f"Results written to {args.output}")
     for line in failed:
         print(f"BUDGET MISSED: {line}")
@@ -172,6 +180,57 @@ def _table(results: dict[str, Any], first_answer: FirstAnswer, image: ImageFigur
         reused = "yes" if image.dependency_layer_reused else "no"
         rows.append(["dependency layer reused", reused, *blank])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def _jobs_table(jobs: JobResults) -> str:
+    """Return the background-job figures as a Markdown table: the service beside bare PGQueuer."""
+    ratios = jobs.ratios()
+    rows = [
+        ["Background jobs (report only)", "Bare PGQueuer", "The service", "Service / bare"],
+        ["---"] * 4,
+        [
+            "no-op jobs per second, one worker",
+            *(_rate(figures) for figures in (jobs.bare, jobs.integration)),
+            f"{ratios['jobs_per_s']}",
+        ],
+        [
+            "enqueue to start, p50",
+            *(f"{figures.start_p50_ms} ms" for figures in (jobs.bare, jobs.integration)),
+            f"{ratios['start_p50']}",
+        ],
+        [
+            "enqueue to start, p99",
+            *(f"{figures.start_p99_ms} ms" for figures in (jobs.bare, jobs.integration)),
+            f"{ratios['start_p99']}",
+        ],
+        [
+            "jobs completed / enqueued",
+            *(f"{f.completed} / {f.enqueued}" for f in (jobs.bare, jobs.integration)),
+            "",
+        ],
+    ]
+    patch = dataclasses.asdict(jobs.patch)
+    rows += [
+        ["", "No webhook (no job)", "One webhook (one job)", "With job / without"],
+        [
+            "`PATCH /api/v1/tasks/{id}` completing a task",
+            _endpoint(patch["without_job"]),
+            _endpoint(patch["with_job"]),
+            f"{ratios['patch_rps']} (rps), {ratios['patch_p50']} (p50)",
+        ],
+        [
+            "delivery jobs enqueued / tasks completed",
+            "",
+            f"{jobs.patch.jobs_enqueued} / {jobs.patch.tasks_completed}",
+            "",
+        ],
+    ]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def _rate(figures: JobFigures) -> str:
+    """One worker's throughput in a cell."""
+    return f"{figures.jobs_per_s} jobs/s (spread {figures.jobs_per_s_spread:.0%})"
 
 
 def _endpoint(figures: dict[str, Any]) -> str:

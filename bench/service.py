@@ -25,6 +25,8 @@ from tests.support.tools import run
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from tests.support.stack import Stack
+
 PASSWORD: Final = "Bench-passw0rd"
 #: Tasks owned by the user whose list is read: the list pages 20 of them.
 OWNED_TASKS: Final = 1_000
@@ -94,6 +96,8 @@ class Targets:
     reader: str
     #: The bearer token of the user whose tasks the create requests add.
     writer: str
+    #: The service's processes, settings and database.
+    service: Stack
 
     def load(self, endpoint: str, load: Load) -> Sample:
         """Load one of ENDPOINTS for `load.seconds`."""
@@ -137,10 +141,10 @@ def serving(project: Path, answers: dict[str, Any]) -> Iterator[Targets]:
         reference_app(project, stack.env, "lean_app", probe="/api/v1/tasks") as lean_url,
     ):
         with httpx.Client(base_url=stack.app_url, timeout=30) as client:
-            reader = _user(client, "reader")
+            reader = register_user(client, "reader")
             _add_tasks(client, reader, OWNED_TASKS)
-            writer = _user(client, "writer")
-        yield Targets(stack.app_url, bare_url, lean_url, reader, writer)
+            writer = register_user(client, "writer")
+        yield Targets(stack.app_url, bare_url, lean_url, reader, writer, stack)
 
 
 def add_lean_needs(project: Path) -> None:
@@ -226,7 +230,7 @@ def _answers(url: str) -> bool:
     return True
 
 
-def _user(client: httpx.Client, name: str) -> str:
+def register_user(client: httpx.Client, name: str) -> str:
     """Register `name` and return a bearer token for it."""
     registered = client.post(
         "/api/v1/auth/register",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bench.budgets import failures, needs_second_run, ratios
+from bench.jobs import QUICK, JobFigures, JobResults, PatchFigures
 from bench.service import Figures
 from tests.support.services import require
 from tests.support.tools import clean_env, run
@@ -41,6 +42,14 @@ QUOTIENTS = {
     "create_over_lean": ("create_task", "lean_create"),
     "stack_over_bare": ("info_status", "bare_health"),
     "live_over_bare": ("healthz_live", "bare_health"),
+}
+#: Each ratio of the background jobs: the figure over its reference's.
+JOB_QUOTIENTS = {
+    "jobs_per_s": (("integration", "jobs_per_s"), ("bare", "jobs_per_s")),
+    "start_p50": (("integration", "start_p50_ms"), ("bare", "start_p50_ms")),
+    "start_p99": (("integration", "start_p99_ms"), ("bare", "start_p99_ms")),
+    "patch_rps": (("patch", "with_job", "rps"), ("patch", "without_job", "rps")),
+    "patch_p50": (("patch", "with_job", "p50_ms"), ("patch", "without_job", "p50_ms")),
 }
 #: Every field of the service's TaskRead.
 TASK_FIELDS = {
@@ -97,6 +106,59 @@ def test_harness_measures_every_endpoint_without_a_failed_request(quick_run: Qui
         assert only_run["ratios"][ratio] == pytest.approx(quotient, abs=0.001), ratio
     assert "| task list / lean (budget >= 0.7) |" in quick_run.stdout
     assert "render" not in quick_run.results
+
+
+@pytest.mark.slow
+def test_both_workers_complete_every_job_they_are_given(quick_run: QuickRun) -> None:
+    """Bare PGQueuer and the service's worker each run and finish every job of every phase."""
+    jobs = quick_run.results["jobs"]
+    given = QUICK.rounds * (QUICK.jobs + QUICK.latency_jobs)
+    for worker in ("bare", "integration"):
+        figures = jobs[worker]
+        assert figures["enqueued"] == figures["completed"] == given, worker  # none lost
+        assert figures["jobs_per_s"] > 0, worker
+        assert 0 < figures["start_p50_ms"] <= figures["start_p99_ms"], worker
+        (only_round,) = jobs["rounds"][worker]
+        assert only_round["enqueued"] == only_round["completed"] == given, worker
+    assert "| no-op jobs per second, one worker |" in quick_run.stdout
+    assert "| jobs completed / enqueued |" in quick_run.stdout
+
+
+@pytest.mark.slow
+def test_every_completing_patch_enqueues_one_job_when_the_user_has_a_webhook(
+    quick_run: QuickRun,
+) -> None:
+    """The PATCH is measured without and with a job, and each completion enqueued its delivery."""
+    patch = quick_run.results["jobs"]["patch"]
+    for case in ("without_job", "with_job"):
+        assert patch[case]["rps"] > 0, case
+        assert patch[case]["failed"] == 0, case
+        assert 0 < patch[case]["p50_ms"] <= patch[case]["p99_ms"], case
+    assert patch["jobs_enqueued"] == patch["tasks_completed"] > 0
+    assert "| `PATCH /api/v1/tasks/{id}` completing a task |" in quick_run.stdout
+
+
+@pytest.mark.slow
+def test_job_ratios_are_the_quotients_of_their_figures(quick_run: QuickRun) -> None:
+    """Each ratio of the jobs is the service's figure over the reference's, as reported."""
+    jobs = quick_run.results["jobs"]
+    assert set(jobs["ratios"]) == set(JOB_QUOTIENTS)
+    for ratio, (numerator, denominator) in JOB_QUOTIENTS.items():
+        quotient = _field(jobs, numerator) / _field(jobs, denominator)
+        assert jobs["ratios"][ratio] > 0, ratio
+        assert jobs["ratios"][ratio] == pytest.approx(quotient, abs=0.001), ratio
+    assert "| Background jobs (report only) | Bare PGQueuer | The service | Service / bare |" in (
+        quick_run.stdout
+    )
+
+
+def _field(document: dict[str, Any], path: tuple[str, ...]) -> float:
+    """Return the number at `path` in `document`."""
+    found: Any = document
+    for key in path:
+        found = found[key]
+    assert isinstance(found, int | float)
+    return float(found)
 
 
 @pytest.mark.slow
@@ -191,3 +253,69 @@ def test_a_failed_request_fails_whichever_run_it_is_in() -> None:
     broken = MEETS_ALL | {"lean_list": figures(1000.0, failed=1)}
     assert failures([broken], None) == ["run 1: lean_list: 1 failed requests"]
     assert failures([MEETS_ALL, broken], None) == ["run 2: lean_list: 1 failed requests"]
+
+
+def job_figures(*, enqueued: int = 100, completed: int = 100) -> JobFigures:
+    """Return made-up figures of one worker."""
+    return JobFigures(
+        jobs_per_s=100.0,
+        jobs_per_s_spread=0.0,
+        start_p50_ms=1.0,
+        start_p99_ms=2.0,
+        enqueued=enqueued,
+        completed=completed,
+    )
+
+
+def job_results(
+    *,
+    integration: JobFigures | None = None,
+    failed_patches: int = 0,
+    jobs_enqueued: int = 10,
+) -> JobResults:
+    """Return made-up job results; by default every job completed and every PATCH succeeded."""
+    return JobResults(
+        load=QUICK,
+        bare=job_figures(),
+        integration=integration or job_figures(),
+        patch=PatchFigures(
+            without_job=figures(100.0),
+            with_job=figures(90.0, failed=failed_patches),
+            jobs_enqueued=jobs_enqueued,
+            tasks_completed=10,
+        ),
+        rounds={},
+    )
+
+
+def test_job_figures_take_the_median_round_and_count_every_job() -> None:
+    """Rates and latencies are the rounds' medians; jobs given and completed are summed."""
+    rounds = [
+        {
+            "jobs_per_s": rate,
+            "start_p50_ms": p50,
+            "start_p99_ms": 9.0,
+            "enqueued": 5,
+            "completed": 4,
+        }
+        for rate, p50 in ((100.0, 3.0), (300.0, 1.0), (200.0, 2.0))
+    ]
+    figures = JobFigures.of(rounds)
+    assert (figures.jobs_per_s, figures.start_p50_ms, figures.jobs_per_s_spread) == (
+        200.0,
+        2.0,
+        1.0,
+    )
+    assert (figures.enqueued, figures.completed) == (15, 12)
+
+
+def test_jobs_fail_only_on_lost_jobs_and_failed_requests() -> None:
+    """Timings fail nothing; a lost job, a failed PATCH or a missing delivery fails at once."""
+    assert job_results().failures() == []
+    assert job_results().ratios()["patch_rps"] == 0.9
+    lost = job_results(integration=job_figures(completed=99)).failures()
+    assert lost == ["jobs: integration: 1 of 100 jobs did not complete"]
+    assert job_results(failed_patches=2).failures() == ["jobs: PATCH with a job: 2 failed requests"]
+    (missing,) = job_results(jobs_enqueued=9).failures()
+    assert "10 tasks completed" in missing
+    assert "9 delivery jobs enqueued" in missing
