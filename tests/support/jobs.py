@@ -1,9 +1,11 @@
 """Background jobs of a running service: its job worker as a process, and a webhook receiver.
 
-The receiver is a real HTTP server on loopback, in the test process. It checks each delivery's
-Standard Webhooks signature, records it (when its body has arrived, before it answers) and
-answers 204 after `delay` seconds, so that a worker stopped meanwhile never sees the answer. It
-counts deliveries by event id (`webhook-id`): a receiver drops the duplicates of an event.
+The receiver is a real HTTP server on loopback, in the test process. A delivery takes it `delay`
+seconds to handle (and waits while the test `holds` the deliveries, so that a signal lands
+mid-delivery for sure); it then keeps the delivery only if the sender is still connected, as a
+receiver that drops a request whose client went away: a worker killed meanwhile delivered
+nothing. It checks each delivery's Standard Webhooks signature, answers 204, and counts the
+deliveries by event id (`webhook-id`): a receiver drops the duplicates of an event.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import contextlib
 import hashlib
 import hmac
 import json
+import select
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -27,7 +31,7 @@ from tests.support.stack import package_of
 from tests.support.tools import run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from tests.support.services import PostgresServer
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One POST the receiver got: the event's id, the task it is about, whether it was signed."""
+    """One delivery the receiver kept: the event's id, its task, whether it was signed."""
 
     event_id: str
     task_id: int
@@ -51,6 +55,17 @@ def signature_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest(expected, headers.get("webhook-signature", ""))
 
 
+def peer_gone(connection: socket.socket) -> bool:
+    """Whether the other end closed `connection` (it sends nothing while it awaits the answer)."""
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 @dataclass
 class Receiver:
     """What a webhook receiver got; `secret` is the webhook's, set once it is registered."""
@@ -58,14 +73,34 @@ class Receiver:
     delay: float = 0.0
     secret: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
-    #: Deliveries whose body arrived and whose answer is not sent yet.
+    #: Deliveries being handled: their body arrived, they are neither kept nor dropped yet.
     in_flight: int = 0
-    #: Answers that could not be written: the worker had gone.
-    unanswered: int = 0
+    #: Deliveries dropped because their sender went away before they were handled.
+    abandoned: int = 0
     changed: threading.Condition = field(default_factory=threading.Condition)
+    #: Cleared while the test holds the deliveries in flight.
+    flowing: threading.Event = field(default_factory=threading.Event)
 
-    def arrive(self, headers: dict[str, str], body: bytes) -> None:
-        """Record one delivery, in flight until `answered`."""
+    def __post_init__(self) -> None:
+        self.flowing.set()
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold every delivery in flight (unanswered) until the `with` block ends."""
+        self.flowing.clear()
+        try:
+            yield
+        finally:
+            self.flowing.set()
+
+    def begin(self) -> None:
+        """Count one more delivery in flight."""
+        with self.changed:
+            self.in_flight += 1
+            self.changed.notify_all()
+
+    def keep(self, headers: dict[str, str], body: bytes) -> None:
+        """Keep a delivery whose sender waited for its answer."""
         event = json.loads(body)
         delivery = Delivery(
             event_id=headers["webhook-id"],
@@ -76,18 +111,18 @@ class Receiver:
         )
         with self.changed:
             self.deliveries.append(delivery)
-            self.in_flight += 1
+            self.in_flight -= 1
             self.changed.notify_all()
 
-    def answered(self, *, written: bool) -> None:
-        """Record that an answer went out (or could not)."""
+    def drop(self) -> None:
+        """Drop a delivery whose sender went away."""
         with self.changed:
+            self.abandoned += 1
             self.in_flight -= 1
-            self.unanswered += not written
             self.changed.notify_all()
 
     def counts(self) -> Counter[str]:
-        """How many times each event id arrived."""
+        """Return how many times each event id arrived."""
         with self.changed:
             return Counter(d.event_id for d in self.deliveries)
 
@@ -100,28 +135,31 @@ class Receiver:
         return tasks
 
     def duplicates(self) -> int:
-        """Deliveries of an event that had arrived before."""
+        """Return how many deliveries repeated an event that had arrived before."""
         counts = self.counts()
         return sum(counts.values()) - len(counts)
 
-    def wait_until_in_flight(self, *, arrived: int, timeout: float) -> None:
-        """Wait until `arrived` deliveries arrived and at least one is waiting for its answer."""
+    def wait_for_deliveries(self, count: int, *, timeout: float) -> None:
+        """Wait until `count` deliveries arrived."""
         with self.changed:
-            done = self.changed.wait_for(
-                lambda: len(self.deliveries) >= arrived and self.in_flight > 0, timeout
-            )
-        assert done, f"{len(self.deliveries)} deliveries, {self.in_flight} in flight"
+            done = self.changed.wait_for(lambda: len(self.deliveries) >= count, timeout)
+        assert done, f"{len(self.deliveries)} of {count} deliveries arrived"
 
-    def wait_for_tasks(self, tasks: set[int], *, timeout: float) -> float:
-        """Wait until an event about each of `tasks` arrived; return the seconds it took."""
-        started = time.monotonic()
+    def wait_until_in_flight(self, *, timeout: float) -> int:
+        """Wait until a delivery is being handled; return how many are."""
+        with self.changed:
+            done = self.changed.wait_for(lambda: self.in_flight > 0, timeout)
+            assert done, f"no delivery in flight within {timeout:.0f}s"
+            return self.in_flight
+
+    def wait_for_tasks(self, tasks: set[int], *, timeout: float) -> None:
+        """Wait until an event about each of `tasks` arrived."""
         with self.changed:
             done = self.changed.wait_for(
                 lambda: tasks <= {d.task_id for d in self.deliveries}, timeout
             )
             missing = tasks - {d.task_id for d in self.deliveries}
         assert done, f"no event for {len(missing)} of {len(tasks)} tasks: {sorted(missing)}"
-        return time.monotonic() - started
 
 
 @contextlib.contextmanager
@@ -135,21 +173,21 @@ def receiving(delay: float = 0.0) -> Iterator[tuple[Receiver, str]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
-            if len(body) < length:  # the sender went away mid-request: nothing was delivered
+            if len(body) < length:  # the sender went away mid-request
                 self.close_connection = True
                 return
-            state.arrive({k.lower(): v for k, v in self.headers.items()}, body)
-            written = True
-            try:
-                time.sleep(state.delay)
+            state.begin()
+            time.sleep(state.delay)
+            state.flowing.wait()
+            if peer_gone(self.connection):
+                state.drop()
+                self.close_connection = True
+                return
+            state.keep({k.lower(): v for k, v in self.headers.items()}, body)
+            with contextlib.suppress(OSError):
                 self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
-                self.wfile.flush()
-            except OSError:
-                written = False
-                self.close_connection = True
-            state.answered(written=written)
 
         def log_message(self, *_args: object) -> None:
             """Keep the test output quiet."""
@@ -158,6 +196,9 @@ def receiving(delay: float = 0.0) -> Iterator[tuple[Receiver, str]]:
         daemon_threads = True
         #: The worker opens a connection per concurrent delivery: take them all at once.
         request_queue_size = 128
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            """Say nothing of a connection that a killed worker left: it is expected."""
 
     server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -181,6 +222,8 @@ class JobWorker:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     started: list[int] = field(default_factory=list)
+    #: When (monotonic seconds) the last SIGTERM was sent.
+    signalled: float = 0.0
 
     def start(self) -> None:
         """Start a worker process."""
@@ -199,22 +242,25 @@ class JobWorker:
         self.process.kill()
         self.process.wait()
 
-    def terminate(
-        self, *, grace: float, then: Callable[[], object] | None = None
-    ) -> tuple[int, float]:
-        """SIGTERM the worker, call `then`; return its exit code and the seconds it took to exit."""
+    def signal(self) -> None:
+        """SIGTERM the worker: it stops taking jobs, finishes the running ones and exits."""
         assert self.process is not None
-        signalled = time.monotonic()
+        self.signalled = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
-        if then is not None:
-            then()
+
+    def wait(self, *, grace: float) -> tuple[int, float]:
+        """Wait for the signalled worker; return its exit code and the seconds since the signal.
+
+        A worker still running `grace` seconds after the signal is killed, and the test fails.
+        """
+        assert self.process is not None
         try:
-            code = self.process.wait(timeout=grace)
+            code = self.process.wait(timeout=max(0.0, self.signalled + grace - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.kill()
             msg = f"the worker did not exit within {grace:.0f}s of SIGTERM"
             raise AssertionError(msg) from None
-        return code, time.monotonic() - signalled
+        return code, time.monotonic() - self.signalled
 
     def signal_received(self) -> float:
         """Return when (monotonic seconds) the worker logged that a signal told it to stop."""
@@ -242,8 +288,9 @@ class JobWorker:
     def stop(self) -> None:
         """Stop the running worker, if any: SIGTERM, then SIGKILL after 30 s."""
         if self.running():
+            self.signal()
             with contextlib.suppress(AssertionError):
-                self.terminate(grace=30)
+                self.wait(grace=30)
 
 
 @contextlib.contextmanager
