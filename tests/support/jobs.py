@@ -4,8 +4,9 @@ The receiver is a real HTTP server on loopback, in the test process. A delivery 
 seconds to handle (and waits while the test `holds` the deliveries, so that a signal lands
 mid-delivery for sure); it then keeps the delivery only if the sender is still connected, as a
 receiver that drops a request whose client went away: a worker killed meanwhile delivered
-nothing. It checks each delivery's Standard Webhooks signature, answers 204, and counts the
-deliveries by event id (`webhook-id`): a receiver drops the duplicates of an event.
+nothing. It checks each delivery's Standard Webhooks signature, answers 204 (or 503 while it is
+`refusing`: the worker retries later), and counts the deliveries by event id (`webhook-id`): a
+receiver drops the duplicates of an event.
 """
 
 from __future__ import annotations
@@ -72,14 +73,18 @@ class Receiver:
 
     delay: float = 0.0
     secret: str = ""
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list, repr=False)
     #: Deliveries being handled: their body arrived, they are neither kept nor dropped yet.
     in_flight: int = 0
     #: Deliveries dropped because their sender went away before they were handled.
     abandoned: int = 0
-    changed: threading.Condition = field(default_factory=threading.Condition)
+    #: While set, every delivery is answered 503 (and not kept): the worker retries it later.
+    refusing: bool = False
+    #: The ids of the events refused so far.
+    refused: set[str] = field(default_factory=set, repr=False)
+    changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
     #: Cleared while the test holds the deliveries in flight.
-    flowing: threading.Event = field(default_factory=threading.Event)
+    flowing: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def __post_init__(self) -> None:
         self.flowing.set()
@@ -114,6 +119,19 @@ class Receiver:
             self.in_flight -= 1
             self.changed.notify_all()
 
+    def refuse(self, headers: dict[str, str]) -> None:
+        """Refuse a delivery: it is not kept."""
+        with self.changed:
+            self.refused.add(headers["webhook-id"])
+            self.in_flight -= 1
+            self.changed.notify_all()
+
+    def wait_for_refusals(self, count: int, *, timeout: float) -> None:
+        """Wait until `count` events have been refused at least once each."""
+        with self.changed:
+            done = self.changed.wait_for(lambda: len(self.refused) >= count, timeout)
+        assert done, f"{len(self.refused)} of {count} events refused"
+
     def drop(self) -> None:
         """Drop a delivery whose sender went away."""
         with self.changed:
@@ -125,14 +143,6 @@ class Receiver:
         """Return how many times each event id arrived."""
         with self.changed:
             return Counter(d.event_id for d in self.deliveries)
-
-    def tasks_by_event(self) -> dict[str, set[int]]:
-        """Return the tasks each event id was about (one each, unless an id was reused)."""
-        tasks: dict[str, set[int]] = {}
-        with self.changed:
-            for d in self.deliveries:
-                tasks.setdefault(d.event_id, set()).add(d.task_id)
-        return tasks
 
     def duplicates(self) -> int:
         """Return how many deliveries repeated an event that had arrived before."""
@@ -183,9 +193,14 @@ def receiving(delay: float = 0.0) -> Iterator[tuple[Receiver, str]]:
                 state.drop()
                 self.close_connection = True
                 return
-            state.keep({k.lower(): v for k, v in self.headers.items()}, body)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status = 503 if state.refusing else 204
+            if state.refusing:
+                state.refuse(headers)
+            else:
+                state.keep(headers, body)
             with contextlib.suppress(OSError):
-                self.send_response(204)
+                self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -218,7 +233,7 @@ class JobWorker:
     """
 
     project: Path
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
     log: Path
     process: subprocess.Popen[bytes] | None = None
     started: list[int] = field(default_factory=list)
