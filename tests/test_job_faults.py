@@ -24,7 +24,14 @@ import pytest
 
 from tests.support import report
 from tests.support.flow import ApiFlow, User
-from tests.support.jobs import JobWorker, Receiver, job_worker, receiving, wait_until_drained
+from tests.support.jobs import (
+    JobWorker,
+    Receiver,
+    job_worker,
+    jobs_left,
+    receiving,
+    wait_until_drained,
+)
 from tests.support.load import Load
 from tests.support.stack import Stack, running_stack
 from tests.test_fault_tier import PRESETS as FAULT_PRESETS
@@ -53,7 +60,7 @@ JOB_SETTINGS = {
 LOAD_CONNECTIONS = 2
 #: Tasks completed per test, each one event.
 COMPLETIONS = 40
-#: Seconds the receiver takes to answer: long enough that a signal lands mid-delivery.
+#: Seconds the receiver takes to handle a delivery.
 RECEIVER_DELAY = 0.3
 #: Seconds between two completions.
 PACE = 0.05
@@ -314,6 +321,7 @@ def test_the_database_lost_and_back_runs_every_committed_job(
     first = Completer(stack.base_url, hooked.user, before).start()
     receiver.wait_for_refusals(len(before), timeout=60)
     first.done()
+    queued_at_stop = jobs_left(stack.database)
     second = Completer(stack.base_url, hooked.user, after).start()
     stack.database.stop()
     stopped = time.monotonic()
@@ -332,6 +340,7 @@ def test_the_database_lost_and_back_runs_every_committed_job(
         stack.database.start()
         receiver.refusing = False
     restarted = time.monotonic()
+    delivered_before_restart = len(receiver.deliveries)
     answers = first.done() | second.done()
     committed = {t for t, answer in answers.items() if answer == 200}
     receiver.wait_for_tasks(committed, timeout=RECOVERY_SECONDS - (time.monotonic() - restarted))
@@ -343,12 +352,14 @@ def test_the_database_lost_and_back_runs_every_committed_job(
     report.record(
         f"job database loss {preset.id}",
         completions=COMPLETIONS,
-        queued_at_stop=len(before),
+        queued_at_stop=queued_at_stop,
         refused_during_outage=len(refused_during_outage),
         outage_s=round(restarted - stopped, 1),
         committed_arrived_after_restart_s=round(committed_arrived, 1),
         duplicates=receiver.duplicates(),
     )
+    assert queued_at_stop >= len(before)
+    assert delivered_before_restart == 0
     assert refused.status_code == 503, refused.text
     assert refused.headers["Retry-After"] == "5"
     assert refused_during_outage, "no completion was refused during the outage"
