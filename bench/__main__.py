@@ -208,6 +208,12 @@ def _jobs_table(jobs: JobResults) -> str:
             *(f"{f.completed} / {f.enqueued}" for f in (jobs.bare, jobs.integration)),
             "",
         ],
+        [
+            "the smallest real job (a delivery to a deleted webhook) per second",
+            "",
+            f"{_rate(jobs.delivery)}, {jobs.delivery.completed} / {jobs.delivery.enqueued} jobs",
+            f"{ratios['delivery_jobs_per_s']} (over bare no-op)",
+        ],
     ]
     patch = dataclasses.asdict(jobs.patch)
     rows += [

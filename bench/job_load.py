@@ -4,15 +4,18 @@
         --jobs N --batch B --latency-jobs M --interval-ms MS
 
 The rendered project's environment has PGQueuer, asyncpg and the service's package; DATABASE_URL
-and every other setting of the service come from the environment. It measures two workers, one
-at a time, in R rounds (the bare reference just before the service's worker in each), and prints
+and every other setting of the service come from the environment. It measures three workers, one
+at a time, in R rounds (the bare reference first in each), and prints
 every round's figures as one JSON object:
 
 - `bare`: bench/bare_worker.py (PGQueuer used directly, one no-op entrypoint), fed with
   `Queries.enqueue` on a plain asyncpg connection;
-- `integration`: the service's worker, `python -m <package>.job_worker`, fed as the service feeds
-  it (its `PostgresQueue`, in a session's transaction) with `deliver_webhook` jobs for a webhook
-  that does not exist: the worker reads the webhook's row, finds none, logs so and ends the job.
+- `integration`: the service's worker with a no-op entrypoint added as the service adds its jobs
+  (bench/service_worker.py), fed as the service feeds it: its `PostgresQueue`, in a session's
+  transaction, with jobs of a delivery's size and dedupe key;
+- `delivery`: the service's worker as rendered, `python -m <package>.job_worker`, fed the same way
+  with `deliver_webhook` jobs for a webhook that does not exist: the smallest job the service
+  runs. The worker reads the webhook's row, finds none, logs so and ends the job.
 
 Each turn starts the worker, warms it up, then puts N jobs on the queue in transactions of B
 jobs, as fast as it can, and waits until the worker has finished them; then it enqueues M more,
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -46,6 +50,7 @@ from pgqueuer import AsyncpgDriver, Queries
 
 from bench.bare_worker import ENTRYPOINT as BARE_ENTRYPOINT
 from bench.bare_worker import plain_dsn
+from bench.service_worker import ENTRYPOINT as SERVICE_NOOP_ENTRYPOINT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -66,7 +71,7 @@ STOP_TIMEOUT_S: Final = 30.0
 #: A job's final states in the log; `successful` is the one of a job that completed.
 FINAL_STATES: Final = frozenset({"successful", "failed", "exception", "canceled", "deleted"})
 PERCENTILE: Final = 99
-VARIANTS: Final = ("bare", "integration")
+VARIANTS: Final = ("bare", "integration", "delivery")
 
 
 class Enqueuer(Protocol):
@@ -82,11 +87,16 @@ class Enqueuer(Protocol):
 
 @dataclass(frozen=True)
 class ServiceJobs:
-    """The service's own enqueueing: `PostgresQueue.enqueue` in a session's transaction."""
+    """The service's own enqueueing: `PostgresQueue.enqueue` in a session's transaction.
+
+    Every job is built as `jobs.webhooks.delivery_jobs` builds one, for the missing webhook; with
+    `entrypoint` set, the job goes to that entrypoint instead of the deliveries'.
+    """
 
     queue: Any
     webhooks: Any
     sessions: Any
+    entrypoint_name: str | None = None
 
     @classmethod
     def load(cls, package: str) -> ServiceJobs:
@@ -100,14 +110,18 @@ class ServiceJobs:
             sessions=sessions,
         )
 
+    def to(self, entrypoint: str) -> ServiceJobs:
+        """Return the same enqueueing, for jobs of `entrypoint`."""
+        return dataclasses.replace(self, entrypoint_name=entrypoint)
+
     @property
     def entrypoint(self) -> str:
-        """The service's entrypoint of webhook deliveries."""
-        name: str = self.webhooks.DELIVER_WEBHOOK
+        """The entrypoint of the jobs: the service's webhook deliveries, unless another is set."""
+        name: str = self.entrypoint_name or self.webhooks.DELIVER_WEBHOOK
         return name
 
     async def enqueue(self, count: int) -> None:
-        """Enqueue `count` deliveries of new events to a webhook that does not exist."""
+        """Enqueue `count` jobs of new events for a webhook that does not exist."""
         jobs = [self.delivery() for _ in range(count)]
         async with self.sessions() as session, session.begin():
             await self.queue.PostgresQueue().enqueue(session, jobs)
@@ -254,10 +268,17 @@ def _p99(values: Sequence[float]) -> float:
 
 @contextlib.asynccontextmanager
 async def running_worker(command: list[str], cwd: Path, log: Path) -> AsyncIterator[None]:
-    """Run `command` (a worker) with its output in `log`; stop it with SIGTERM at the end."""
+    """Run `command` (a worker) with its output in `log`; stop it with SIGTERM at the end.
+
+    The worker runs in `cwd` (the project's, for the service's `.env`) and imports the harness's
+    modules from here.
+    """
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
+    }
     with log.open("ab") as output:
         process = await asyncio.create_subprocess_exec(
-            *command, cwd=cwd, stdout=output, stderr=asyncio.subprocess.STDOUT
+            *command, cwd=cwd, env=env, stdout=output, stderr=asyncio.subprocess.STDOUT
         )
     try:
         yield
@@ -277,7 +298,11 @@ async def main(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     service = ServiceJobs.load(args.package)
     workers = {
         "bare": ([sys.executable, "-m", "bench.bare_worker"], Path.cwd()),
-        "integration": ([sys.executable, "-m", f"{args.package}.job_worker"], args.project),
+        "integration": (
+            [sys.executable, "-m", "bench.service_worker", args.package],
+            args.project,
+        ),
+        "delivery": ([sys.executable, "-m", f"{args.package}.job_worker"], args.project),
     }
     found: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     connection = await asyncpg.connect(dsn)
@@ -285,7 +310,8 @@ async def main(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     try:
         jobs: dict[str, Enqueuer] = {
             "bare": BareJobs(Queries(AsyncpgDriver(feeder)), service.delivery().payload),
-            "integration": service,
+            "integration": service.to(SERVICE_NOOP_ENTRYPOINT),
+            "delivery": service,
         }
         for _ in range(args.rounds):
             for variant in VARIANTS:

@@ -1,8 +1,12 @@
 """Background jobs: the service's worker beside bare PGQueuer, and what enqueueing costs a request.
 
-Both workers are measured by bench/job_load.py, in the rendered project's environment, on the
+Three workers are measured by bench/job_load.py, in the rendered project's environment, on the
 service's own database: jobs per second of one worker (enqueue to completion), and the latency
-from enqueue to start. The request's share is `PATCH /api/v1/tasks/{id}` completing a task,
+from enqueue to start. Bare PGQueuer and the service's worker run a no-op job each, so their
+quotient is what the integration costs; the service's worker also runs its smallest real job (a
+delivery to a webhook that is gone), so what a job's own work costs is shown beside it.
+
+The request's share is `PATCH /api/v1/tasks/{id}` completing a task,
 loaded with wrk: for a user with one webhook, each request enqueues one delivery job in its
 transaction; for a user without webhooks, the same request enqueues nothing. No worker runs
 during that load: the figure is the enqueue's cost to the request alone.
@@ -52,8 +56,8 @@ FULL: Final = JobLoad(
 QUICK: Final = JobLoad(
     jobs=500, batch=100, latency_jobs=50, interval_ms=10, rounds=1, patch_tasks=30_000
 )
-#: The two workers, the bare reference first.
-VARIANTS: Final = ("bare", "integration")
+#: The workers: bare PGQueuer's no-op, the service's no-op, and the service's smallest delivery.
+VARIANTS: Final = ("bare", "integration", "delivery")
 #: How long the counts of a PATCH run must stay still before they are read, in seconds.
 SETTLE_S: Final = 0.5
 #: The two PATCH users: without a webhook (no job), and with one (one job per request).
@@ -104,9 +108,14 @@ class JobResults:
     load: JobLoad
     bare: JobFigures
     integration: JobFigures
+    delivery: JobFigures
     patch: PatchFigures
     #: Each round of each worker, as bench/job_load.py reported it.
     rounds: dict[str, list[dict[str, Any]]]
+
+    def workers(self) -> dict[str, JobFigures]:
+        """Return each worker's figures by its name."""
+        return {"bare": self.bare, "integration": self.integration, "delivery": self.delivery}
 
     def ratios(self) -> dict[str, float]:
         """Return the service's figures over bare PGQueuer's, and the PATCH's with over without."""
@@ -115,6 +124,7 @@ class JobResults:
             "jobs_per_s": _quotient(self.integration.jobs_per_s, self.bare.jobs_per_s),
             "start_p50": _quotient(self.integration.start_p50_ms, self.bare.start_p50_ms),
             "start_p99": _quotient(self.integration.start_p99_ms, self.bare.start_p99_ms),
+            "delivery_jobs_per_s": _quotient(self.delivery.jobs_per_s, self.bare.jobs_per_s),
             "patch_rps": _quotient(patch.with_job.rps, patch.without_job.rps),
             "patch_p50": _quotient(patch.with_job.p50_ms, patch.without_job.p50_ms),
         }
@@ -128,7 +138,7 @@ class JobResults:
         found = [
             f"jobs: {name}: {figures.enqueued - figures.completed} of {figures.enqueued} jobs"
             " did not complete"
-            for name, figures in (("bare", self.bare), ("integration", self.integration))
+            for name, figures in self.workers().items()
             if figures.completed != figures.enqueued
         ]
         found += [
@@ -166,6 +176,7 @@ def measure_jobs(targets: Targets, *, load: Load, quick: bool) -> JobResults:
         load=jobs,
         bare=JobFigures.of(rounds["bare"]),
         integration=JobFigures.of(rounds["integration"]),
+        delivery=JobFigures.of(rounds["delivery"]),
         patch=patch,
         rounds=rounds,
     )

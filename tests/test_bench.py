@@ -48,6 +48,7 @@ JOB_QUOTIENTS = {
     "jobs_per_s": (("integration", "jobs_per_s"), ("bare", "jobs_per_s")),
     "start_p50": (("integration", "start_p50_ms"), ("bare", "start_p50_ms")),
     "start_p99": (("integration", "start_p99_ms"), ("bare", "start_p99_ms")),
+    "delivery_jobs_per_s": (("delivery", "jobs_per_s"), ("bare", "jobs_per_s")),
     "patch_rps": (("patch", "with_job", "rps"), ("patch", "without_job", "rps")),
     "patch_p50": (("patch", "with_job", "p50_ms"), ("patch", "without_job", "p50_ms")),
 }
@@ -109,11 +110,11 @@ def test_harness_measures_every_endpoint_without_a_failed_request(quick_run: Qui
 
 
 @pytest.mark.slow
-def test_both_workers_complete_every_job_they_are_given(quick_run: QuickRun) -> None:
-    """Bare PGQueuer and the service's worker each run and finish every job of every phase."""
+def test_every_worker_completes_every_job_it_is_given(quick_run: QuickRun) -> None:
+    """Bare PGQueuer, and the service's worker with its no-op and its delivery, finish every job."""
     jobs = quick_run.results["jobs"]
     given = QUICK.rounds * (QUICK.jobs + QUICK.latency_jobs)
-    for worker in ("bare", "integration"):
+    for worker in ("bare", "integration", "delivery"):
         figures = jobs[worker]
         assert figures["enqueued"] == figures["completed"] == given, worker  # none lost
         assert figures["jobs_per_s"] > 0, worker
@@ -122,6 +123,9 @@ def test_both_workers_complete_every_job_they_are_given(quick_run: QuickRun) -> 
         assert only_round["enqueued"] == only_round["completed"] == given, worker
     assert "| no-op jobs per second, one worker |" in quick_run.stdout
     assert "| jobs completed / enqueued |" in quick_run.stdout
+    assert "| the smallest real job (a delivery to a deleted webhook) per second |" in (
+        quick_run.stdout
+    )
 
 
 @pytest.mark.slow
@@ -270,6 +274,7 @@ def job_figures(*, enqueued: int = 100, completed: int = 100) -> JobFigures:
 def job_results(
     *,
     integration: JobFigures | None = None,
+    delivery: JobFigures | None = None,
     failed_patches: int = 0,
     jobs_enqueued: int = 10,
 ) -> JobResults:
@@ -278,6 +283,7 @@ def job_results(
         load=QUICK,
         bare=job_figures(),
         integration=integration or job_figures(),
+        delivery=delivery or job_figures(),
         patch=PatchFigures(
             without_job=figures(100.0),
             with_job=figures(90.0, failed=failed_patches),
@@ -315,6 +321,8 @@ def test_jobs_fail_only_on_lost_jobs_and_failed_requests() -> None:
     assert job_results().ratios()["patch_rps"] == 0.9
     lost = job_results(integration=job_figures(completed=99)).failures()
     assert lost == ["jobs: integration: 1 of 100 jobs did not complete"]
+    lost = job_results(delivery=job_figures(completed=98)).failures()
+    assert lost == ["jobs: delivery: 2 of 100 jobs did not complete"]
     assert job_results(failed_patches=2).failures() == ["jobs: PATCH with a job: 2 failed requests"]
     (missing,) = job_results(jobs_enqueued=9).failures()
     assert "10 tasks completed" in missing
