@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -78,47 +77,3 @@ def test_repo_code_is_formatted() -> None:
 def test_repo_code_passes_mypy_strict(tmp_path: Path) -> None:
     """The template's own code type-checks under mypy --strict."""
     run([str(BIN / "mypy"), "--cache-dir", str(tmp_path)], cwd=ROOT)
-
-
-#: Tests of two groups, each recording its group and the worker that ran it.
-GROUPED_TESTS = """
-import os
-from pathlib import Path
-
-import pytest
-
-
-@pytest.mark.parametrize(
-    "n", [pytest.param(n, marks=pytest.mark.xdist_group(f"g{n % 2}")) for n in range(8)]
-)
-def test_records_its_worker(n: int) -> None:
-    with Path(os.environ["GROUP_LOG"]).open("a") as log:
-        log.write(f"g{n % 2} {os.environ['PYTEST_XDIST_WORKER']}\\n")
-"""
-
-
-def test_the_suites_groups_each_run_on_one_worker(tmp_path: Path) -> None:
-    """Under `--dist loadgroup`, as the suite runs, a group's tests share a worker and its renders.
-
-    A pytest that xdist cannot tag with the group (pytest 9.2 with xdist 3.8) spreads a group's
-    tests over every worker, and each worker renders the variant again.
-    """
-    (tmp_path / "test_grouped.py").write_text(GROUPED_TESTS)
-    log = tmp_path / "groups.log"
-    command = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-q"]
-    command += ["-p", "no:cacheprovider", "test_grouped.py"]
-    result = subprocess.run(
-        command,
-        cwd=tmp_path,
-        env={**os.environ, "GROUP_LOG": str(log)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    workers: dict[str, set[str]] = {}
-    for line in log.read_text().splitlines():
-        group, worker = line.split()
-        workers.setdefault(group, set()).add(worker)
-    assert set(workers) == {"g0", "g1"}
-    assert all(len(ran_on) == 1 for ran_on in workers.values()), workers
