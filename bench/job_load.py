@@ -293,7 +293,7 @@ async def running_worker(command: list[str], cwd: Path, log: Path) -> AsyncItera
 
 
 async def main(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
-    """Measure both workers, one at a time, in `args.rounds` rounds."""
+    """Measure the three workers, one at a time, in `args.rounds` rounds."""
     dsn = plain_dsn(os.environ["DATABASE_URL"])
     service = ServiceJobs.load(args.package)
     workers = {

@@ -158,7 +158,7 @@ class JobResults:
 
 
 def measure_jobs(targets: Targets, *, load: Load, quick: bool) -> JobResults:
-    """Measure both workers, then the PATCH without and with a job."""
+    """Measure the three workers, then the PATCH without and with a job."""
     jobs = QUICK if quick else FULL
     stack = targets.service
     with tempfile.TemporaryDirectory(prefix="taskapi-jobs-") as logs:
