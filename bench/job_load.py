@@ -90,7 +90,7 @@ class ServiceJobs:
     """The service's own enqueueing: `PostgresQueue.enqueue` in a session's transaction.
 
     Every job is built as `jobs.webhooks.delivery_jobs` builds one, for the missing webhook; with
-    `entrypoint` set, the job goes to that entrypoint instead of the deliveries'.
+    `entrypoint_name` set (see `to`), the job goes to that entrypoint instead of the deliveries'.
     """
 
     queue: Any
