@@ -11,11 +11,9 @@ two differ only in what the integration wraps around a job.
 
 import importlib
 import sys
-from datetime import timedelta
 from typing import Any, Final
 
-from pgqueuer import DatabaseRetryEntrypointExecutor, Job, PgQueuer
-from pgqueuer.executors import EntrypointExecutorParameters
+from pgqueuer import Job, PgQueuer
 
 #: The entrypoint of the no-op jobs that bench/job_load.py enqueues through the service's queue.
 ENTRYPOINT: Final = "bench_service_noop"
@@ -26,6 +24,7 @@ def main(package: str) -> int:
     job_worker = importlib.import_module(f"{package}.job_worker")
     context_module = importlib.import_module(f"{package}.jobs.context")
     observe = importlib.import_module(f"{package}.jobs.observe")
+    registry = importlib.import_module(f"{package}.jobs.registry")
     register_service_jobs = job_worker.register
 
     def register(pgq: PgQueuer, context: Any) -> None:  # noqa: ANN401 - the service's JobContext
@@ -33,19 +32,11 @@ def main(package: str) -> int:
         settings = context.settings
         retries = settings.WEBHOOK_MAX_ATTEMPTS - 1
 
-        def retried(parameters: EntrypointExecutorParameters) -> DatabaseRetryEntrypointExecutor:
-            return DatabaseRetryEntrypointExecutor(
-                parameters=parameters,
-                max_attempts=retries,
-                initial_delay=timedelta(seconds=settings.WEBHOOK_RETRY_INITIAL_SECONDS),
-                max_delay=timedelta(seconds=settings.WEBHOOK_RETRY_MAX_SECONDS),
-            )
-
         async def noop(job: Job) -> None:
             with context_module.running(job):
                 pass
 
-        pgq.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=retried)(
+        pgq.entrypoint(ENTRYPOINT, on_failure="hold", executor_factory=registry.retrying(settings))(
             observe.measured(noop, observer=context.observer, retries=retries)
         )
 
