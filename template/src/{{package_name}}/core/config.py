@@ -136,7 +136,12 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: float = Field(default=5.0, gt=0)
 
     SECRET_KEY: SecretStr = SecretStr("")
-    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1)
+    # Access tokens are short-lived; a session lives on through refresh tokens (docs/accounts.md).
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
+    # A refresh token not exchanged within this many days expires; its session then ends.
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1)
+    # A session ends this many days after its login, however often it is refreshed.
+    SESSION_MAX_AGE_DAYS: int = Field(default=90, ge=1)
     # Password hashes that run at once in a worker (each holds 64 MiB), and how long a caller
     # waits for a free slot before the answer is 503.
     PASSWORD_HASH_CONCURRENCY: int = Field(default=2, ge=1)
@@ -158,9 +163,21 @@ class Settings(BaseSettings):
     RATE_LIMIT_DEFAULT: str = "100/minute"
     RATE_LIMIT_LOGIN: str = "5/minute"
     RATE_LIMIT_REGISTER: str = "5/hour"
+    RATE_LIMIT_REFRESH: str = "30/minute"
+    RATE_LIMIT_PASSWORD: str = "5/minute"  # noqa: S105 - a rate, not a password
+    # Per account, whatever the client: logins per username, refreshes and password changes per
+    # user. It stops guessing spread over many addresses (docs/accounts.md).
+    RATE_LIMIT_ACCOUNT: str = "30/hour"
     TRUSTED_PROXIES: Networks = []
 
-    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN", "RATE_LIMIT_REGISTER")
+    @field_validator(
+        "RATE_LIMIT_DEFAULT",
+        "RATE_LIMIT_LOGIN",
+        "RATE_LIMIT_REGISTER",
+        "RATE_LIMIT_REFRESH",
+        "RATE_LIMIT_PASSWORD",
+        "RATE_LIMIT_ACCOUNT",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         """Accept one limit in the notation of `limits`: `5/minute`, `100 per hour`, `2/second`."""

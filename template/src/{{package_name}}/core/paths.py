@@ -11,10 +11,20 @@ AUTH_PREFIX = "/auth"
 LOGIN_ROUTE = "/login"
 TOKEN_ROUTE = "/token"  # noqa: S105 - a path, not a secret
 REGISTER_ROUTE = "/register"
+REFRESH_ROUTE = "/refresh"
+LOGOUT_ROUTE = "/logout"
+LOGOUT_ALL_ROUTE = "/logout-all"
+USERS_PREFIX = "/users"
+ME_ROUTE = "/me"
+PASSWORD_ROUTE = f"{ME_ROUTE}/password"
 
 LOGIN_PATH = f"{API_PREFIX}{AUTH_PREFIX}{LOGIN_ROUTE}"
 TOKEN_PATH = f"{API_PREFIX}{AUTH_PREFIX}{TOKEN_ROUTE}"
 REGISTER_PATH = f"{API_PREFIX}{AUTH_PREFIX}{REGISTER_ROUTE}"
+REFRESH_PATH = f"{API_PREFIX}{AUTH_PREFIX}{REFRESH_ROUTE}"
+PASSWORD_PATH = f"{API_PREFIX}{USERS_PREFIX}{PASSWORD_ROUTE}"
+#: Where browsers send the refresh cookie back: the refresh and logout routes, nothing else.
+REFRESH_COOKIE_PATH = f"{API_PREFIX}{AUTH_PREFIX}"
 
 LIVENESS_PATH = "/healthz/live"
 READINESS_PATH = "/healthz/ready"
