@@ -406,6 +406,9 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
         "limit_req zone=login burst=5 nodelay;",
         "location = /api/v1/auth/register {",
         "limit_req zone=register burst=5 nodelay;",
+        "location = /api/v1/auth/refresh {",
+        "limit_req zone=refresh burst=10 nodelay;",
+        "location = /api/v1/users/me/password {",
     }
     expected = credentials | {
         "server_tokens off;",
@@ -446,7 +449,8 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
     """Through a real nginx: forwarded headers, request id, CSP per page, gzip, credential limits.
 
     A client's own X-Forwarded-For and X-Real-IP are replaced by its real address. Logins (both
-    routes share one count) and registrations are refused with 429 after a burst of 5.
+    routes and password changes share one count) and registrations are refused with 429 after a
+    burst of 5, refreshes after a burst of 10.
     """
     nginx = require_tool("nginx")
     port = free_port()
@@ -459,6 +463,9 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
             docs = client.get("/docs")
             logins = [client.post("/api/v1/auth/login").status_code for _ in range(4)]
             logins += [client.post("/api/v1/auth/token").status_code for _ in range(4)]
+            # Password changes share the logins' count, which is used up by now.
+            password = client.post("/api/v1/users/me/password")
+            refreshes = [client.post("/api/v1/auth/refresh").status_code for _ in range(13)]
             registrations = [client.post("/api/v1/auth/register").status_code for _ in range(8)]
             metrics = client.get("/metrics")
 
@@ -478,6 +485,8 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
     assert re.fullmatch(r"[0-9a-f]{32}", forwarded["X-Request-ID"])
     assert given_id.json()["headers"]["X-Request-ID"] == "abc-123"
     assert logins == [200] * 6 + [429] * 2
+    assert password.status_code == 429
+    assert refreshes == [200] * 11 + [429] * 2
     assert registrations == [200] * 6 + [429] * 2
     assert metrics.status_code == 404
 

@@ -317,6 +317,8 @@ def test_image_matches_the_project(renderer: Renderer, variant: Variant, slug: s
 CREDENTIAL_PATHS = {
     "/api/v1/auth/login": "-login",
     "/api/v1/auth/token": "-login",
+    "/api/v1/auth/refresh": "-login",
+    "/api/v1/users/me/password": "-login",
     "/api/v1/auth/register": "-register",
 }
 LIMITS = {"-login": ("10", "1"), "-register": ("1", "5")}
@@ -333,7 +335,7 @@ def _paths(ingress: Resource) -> dict[str, str]:
 def test_ingress_limits_every_credential_path(
     production: dict[ResourceId, Resource], slug: str
 ) -> None:
-    """Login, token and registration each go through a rate-limited Ingress of their own.
+    """Every credential path (login, token, refresh, password, registration) is rate-limited.
 
     ingress-nginx applies annotations to a whole Ingress, so a limit on the catch-all one would
     limit the API; an exact path in a limited Ingress wins over the catch-all `/` prefix.
