@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import tomllib
 from contextlib import closing
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from copier.errors import UnsafeTemplateError
 
 import copier
-from tests.support.services import PostgresServer, postgres
+from tests.support.services import PostgresServer, postgres, wait_until
+from tests.support.stack import Stack, running_stack
 from tests.support.tools import clean_env, python_for, run
 from tests.support.update import (
     DATABASE,
@@ -31,10 +34,12 @@ from tests.support.update import (
     NEW_SETTING_EXAMPLE,
     NEXT_RELEASE,
     OLD_NAME,
+    OURS,
     PREVIOUS_RELEASE,
     SECOND,
     TEMPLATE_DOCS_LINE,
     TEMPLATE_REFERRER,
+    THEIRS,
     USER_CONNECT_TIMEOUT,
     USER_DEPLOY_HEADING,
     USER_DESCRIPTION,
@@ -355,13 +360,18 @@ def sqlite_rows(database: Path, *statements: str) -> list[tuple[object, ...]]:
     return rows[-1]
 
 
+def install(project: Project) -> None:
+    """Install the project as its README says: `uv sync --locked`."""
+    python = python_for(project.answers["python_version"])
+    run(["uv", "sync", "--locked", "--python", python], cwd=project.path)
+
+
 def installed_alembic(project: Project, database: Path | str, *arguments: str) -> str:
     """`uv sync --locked`, then `alembic ARGUMENTS` on `database` (a SQLite file or a URL).
 
     Return what Alembic printed.
     """
-    python = python_for(project.answers["python_version"])
-    run(["uv", "sync", "--locked", "--python", python], cwd=project.path)
+    install(project)
     url = database if isinstance(database, str) else f"sqlite:///{database}"
     env = clean_env(DATABASE_URL=url)
     result = run(
@@ -505,3 +515,88 @@ def test_updating_a_populated_postgresql_project_adds_the_job_tables(
     )
     assert set(tables.split(",")) >= {"users", "tasks", "webhooks", "pgqueuer", "pgqueuer_log"}
     assert postgres_server.sql("update_jobs", OWNED_TASKS) == rows == "2"
+
+
+#: The release before sessions: access tokens without `sid`, no refresh tokens.
+SESSIONLESS_RELEASE = "v1.0.0"
+#: What the working tree is tagged as on top of it.
+SESSIONS_RELEASE = "v2.0.0"
+ACCOUNT_PASSWORD = "Quiet-Lantern-61"  # noqa: S105 - a test account's password
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [one_preset("minimal")])
+def test_updating_a_project_with_users_keeps_their_passwords_and_refuses_old_tokens(
+    variant: Variant, tmp_path: Path
+) -> None:
+    """A user of a 1.0.0 service logs in with the same password after the update to sessions.
+
+    The 1.0.0 project is served for real, a user registers and gets an access token; the project
+    is updated to this working tree, migrated, and served again on the same database and key.
+    The old token gets a clean 401, the stored password hash still verifies, and the new login
+    hands out a refresh token. `alembic check` is clean afterwards.
+    """
+    template = make_release_repo(
+        tmp_path / "template", previous=SESSIONLESS_RELEASE, next_release=SESSIONS_RELEASE
+    )
+    answers = {name: value for name, value in variant.answers.items() if name != "background_jobs"}
+    project = copy_project(template, tmp_path / "project", answers, ref=SESSIONLESS_RELEASE)
+    database = tmp_path / "users.db"
+    settings = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+    }
+    credentials = {"username": "ada", "password": ACCOUNT_PASSWORD}
+    install(project)
+    with running_stack(project.path, variant.answers, settings=settings) as old:
+        wait_for_health(old)
+        account = {"email": "ada@example.com", **credentials}
+        registered = httpx.post(f"{old.base_url}/api/v1/auth/register", json=account)
+        old_login = httpx.post(f"{old.base_url}/api/v1/auth/login", json=credentials)
+    assert registered.status_code == 201, registered.text
+    assert old_login.status_code == 200, old_login.text
+    old_token = {"Authorization": f"Bearer {old_login.json()['access_token']}"}
+
+    project.update(SESSIONS_RELEASE)
+    # 2.0.0 moved some modules (copier.yml's migration); their merge leaves inline conflicts,
+    # which a team that never edited them resolves by taking the release's side.
+    take_the_release_side(project)
+    install(project)
+    with running_stack(project.path, variant.answers, settings=settings) as new:
+        wait_for_health(new)
+        refused = httpx.get(f"{new.base_url}/api/v1/users/me", headers=old_token)
+        login = httpx.post(f"{new.base_url}/api/v1/auth/login", json=credentials)
+        me = httpx.get(
+            f"{new.base_url}/api/v1/users/me",
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+
+    checked = installed_alembic(project, database, "check")
+    assert "No new upgrade operations detected" in checked
+    assert refused.status_code == 401
+    assert refused.json() == {"detail": "Could not validate credentials"}
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    assert login.status_code == 200, login.text
+    assert login.json()["refresh_token"]
+    assert me.json()["username"] == "ada"
+
+
+def take_the_release_side(project: Project) -> None:
+    """Resolve every inline conflict of the update by keeping what the release brings."""
+    blocks = re.compile(rf"^{OURS}\n.*?^=======\n(.*?)^{THEIRS}\n", re.MULTILINE | re.DOTALL)
+    for path in (project.path / "src").rglob("*.py"):
+        text = path.read_text()
+        if OURS in text:
+            path.write_text(blocks.sub(r"\1", text))
+
+
+def wait_for_health(stack: Stack) -> None:
+    """Wait until the service of `stack` answers its health check."""
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{stack.base_url}/health").status_code == httpx.codes.OK
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, timeout=30, what="the service's health check", log=stack.log)

@@ -34,6 +34,7 @@ LOCAL_UPSTREAM = "server 127.0.0.1:8000;"
 LISTEN = "listen 80 default_server;"
 #: Where the rendered TLS server block reads its certificate and key.
 CERT_DIR = "/etc/nginx/certs/"
+TLS_LISTEN = "listen 443 ssl;"
 
 Service = dict[str, Any]
 
@@ -96,12 +97,14 @@ def nginx_test_config(
     *,
     cert_dir: Path | None = None,
     ports: tuple[int, int] | None = None,
+    tls_port: int | None = None,
 ) -> Path:
     """Return a complete nginx.conf that includes the rendered server configuration.
 
     Everything nginx writes goes under `workdir`. `app` only resolves inside compose, so the
     upstream is 127.0.0.1 (at the second of `ports` when given, the first being where nginx
-    listens). The TLS block is included when `cert_dir` holds its certificate.
+    listens). The TLS block is included when `cert_dir` holds its certificate, listening on
+    `tls_port` of 127.0.0.1 when given.
     """
     server_conf = (project / "nginx" / "nginx.conf").read_text()
     tls_conf = (project / "nginx" / "tls.conf").read_text()
@@ -116,7 +119,11 @@ def nginx_test_config(
     (workdir / "default.conf").write_text(server_conf)
     includes = [workdir / "default.conf"]
     if cert_dir is not None:
-        (workdir / "tls.conf").write_text(tls_conf.replace(CERT_DIR, f"{cert_dir}/"))
+        tls_conf = tls_conf.replace(CERT_DIR, f"{cert_dir}/")
+        if tls_port is not None:
+            assert TLS_LISTEN in tls_conf
+            tls_conf = tls_conf.replace(TLS_LISTEN, f"listen 127.0.0.1:{tls_port} ssl;")
+        (workdir / "tls.conf").write_text(tls_conf)
         includes.append(workdir / "tls.conf")
     temp_paths = "\n".join(
         f"    {kind}_temp_path {workdir / kind};"
@@ -192,3 +199,18 @@ def running_nginx(nginx: str, config: Path, port: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def self_signed_certificate(cert_dir: Path) -> Path:
+    """Write a one-day certificate for 127.0.0.1 and localhost into `cert_dir`; return it.
+
+    The files have the names nginx/tls.conf loads (fullchain.pem, privkey.pem); a client trusts
+    the certificate by verifying against the returned file.
+    """
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    command = [require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes"]
+    command += ["-days", "1", "-subj", "/CN=localhost"]
+    command += ["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+    command += ["-keyout", "privkey.pem", "-out", "fullchain.pem"]
+    subprocess.run(command, cwd=cert_dir, check=True, capture_output=True)
+    return cert_dir / "fullchain.pem"

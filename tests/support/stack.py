@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.support.compose import app_environment, nginx_address
-from tests.support.deploy import nginx_test_config, require_tool, running_nginx
+from tests.support.deploy import (
+    nginx_test_config,
+    require_tool,
+    running_nginx,
+    self_signed_certificate,
+)
 from tests.support.services import (
     PostgresServer,
     RedisServer,
@@ -40,6 +45,9 @@ class Stack:
     gunicorn: subprocess.Popen[bytes]
     database: PostgresServer | None
     cache: RedisServer | None
+    #: nginx's HTTPS address (tls.conf) and the certificate that verifies it, with `tls=True`.
+    secure_url: str | None = None
+    certificate: Path | None = None
 
     def log_lines(self) -> list[str]:
         """Every line the service has printed so far."""
@@ -82,11 +90,16 @@ def service_env(project: Path, answers: dict[str, Any], workdir: Path) -> dict[s
 
 @contextlib.contextmanager
 def running_stack(
-    project: Path, answers: dict[str, Any], *, settings: dict[str, str] | None = None
+    project: Path,
+    answers: dict[str, Any],
+    *,
+    settings: dict[str, str] | None = None,
+    tls: bool = False,
 ) -> Iterator[Stack]:
     """Start the project's backing services, migrate, then serve it with gunicorn (and nginx).
 
-    `settings` are environment variables of the service on top of `service_env`'s.
+    `settings` are environment variables of the service on top of `service_env`'s. With `tls`,
+    nginx also serves its tls.conf with a self-signed certificate (`Stack.secure_url`).
     """
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="taskapi-run-")))
@@ -108,13 +121,25 @@ def running_stack(
         app_url = f"http://127.0.0.1:{app_port}"
 
         base_url = app_url
+        secure_url = certificate = None
         if answers["use_nginx"]:
             nginx_dir = workdir / "nginx"
             nginx_dir.mkdir()
-            listen = free_port()
-            config = nginx_test_config(project, nginx_dir, ports=(listen, app_port))
+            listen, tls_port = free_port(), free_port()
+            if tls:
+                certificate = self_signed_certificate(workdir / "certs")
+                secure_url = f"https://127.0.0.1:{tls_port}"
+            config = nginx_test_config(
+                project,
+                nginx_dir,
+                ports=(listen, app_port),
+                cert_dir=certificate.parent if certificate else None,
+                tls_port=tls_port,
+            )
             base_url = stack.enter_context(running_nginx(require_tool("nginx"), config, listen))
-        yield Stack(project, base_url, app_url, env, log, server, database, cache)
+        yield Stack(
+            project, base_url, app_url, env, log, server, database, cache, secure_url, certificate
+        )
 
 
 @contextlib.contextmanager
