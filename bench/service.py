@@ -46,6 +46,7 @@ LOGIN_CONNECTIONS: Final = 4
 UNLIMITED: Final = {
     "RATE_LIMIT_DEFAULT": "100000000/minute",
     "RATE_LIMIT_LOGIN": "100000000/minute",
+    "RATE_LIMIT_ACCOUNT": "100000000/minute",
 }
 #: Every endpoint, in the order each round loads them: each reference just before its
 #: counterpart (A/B/A/B), so that drift on a noisy machine hits both alike.
