@@ -165,8 +165,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_REGISTER: str = "5/hour"
     RATE_LIMIT_REFRESH: str = "30/minute"
     RATE_LIMIT_PASSWORD: str = "5/minute"  # noqa: S105 - a rate, not a password
-    # Per account, whatever the client: logins per username, refreshes and password changes per
-    # user. It stops guessing spread over many addresses (docs/accounts.md).
+    # Per account, whatever the client: failed logins per username, refreshes and failed password
+    # changes per user. It stops guessing spread over many addresses (docs/accounts.md).
     RATE_LIMIT_ACCOUNT: str = "30/hour"
     TRUSTED_PROXIES: Networks = []
 
