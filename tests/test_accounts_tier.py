@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, package_of, running_stack
+from tests.support.tools import run
 from tests.support.variants import presets
 
 if TYPE_CHECKING:
@@ -47,12 +48,17 @@ def stack(renderer: Renderer) -> Iterator[Stack]:
         yield running
 
 
-def https(stack: Stack) -> httpx.Client:
-    """Return a client of nginx's HTTPS server that verifies its certificate."""
+def https(stack: Stack, address: str) -> httpx.Client:
+    """Return a client of nginx's HTTPS server that verifies its certificate.
+
+    Its connections come from `address` (of 127.0.0.0/8): each test is a client of its own, with
+    its own per-client limits.
+    """
     assert stack.secure_url is not None
     assert stack.certificate is not None
     trusted = ssl.create_default_context(cafile=stack.certificate)
-    return httpx.Client(base_url=stack.secure_url, verify=trusted, timeout=30)
+    transport = httpx.HTTPTransport(verify=trusted, local_address=address)
+    return httpx.Client(base_url=stack.secure_url, transport=transport, timeout=30)
 
 
 def register(client: httpx.Client) -> str:
@@ -78,14 +84,14 @@ def refresh_cookie(resp: httpx.Response) -> SimpleCookie:
 
 def test_a_browser_session_lives_in_a_secure_cookie_over_https(stack: Stack) -> None:
     """Login sets the cookie through nginx's TLS; refreshes spend it; a replay kills the session."""
-    with https(stack) as browser:
+    with https(stack, "127.0.0.21") as browser:
         name = register(browser)
         login = browser.post(LOGIN, json={"username": name, "password": PASS}, headers=BROWSER)
         first = refresh_cookie(login)[COOKIE]
         refreshed = browser.post(REFRESH, headers=BROWSER)
         second = refresh_cookie(refreshed)[COOKIE]
         me = browser.get(ME, headers=bearer(refreshed))
-        with https(stack) as thief:
+        with https(stack, "127.0.0.22") as thief:
             thief.cookies.set(COOKIE, first.value, domain="127.0.0.1", path="/api/v1/auth")
             replay = thief.post(REFRESH, headers=BROWSER)
         after_replay = browser.post(REFRESH, headers=BROWSER)
@@ -105,7 +111,7 @@ def test_a_browser_session_lives_in_a_secure_cookie_over_https(stack: Stack) -> 
 
 def test_a_client_session_rotates_and_a_password_change_ends_it(stack: Stack) -> None:
     """Body tokens: refresh, reuse kills the family, a password change kills every token."""
-    with https(stack) as client:
+    with https(stack, "127.0.0.23") as client:
         name = register(client)
         credentials = {"username": name, "password": PASS}
         stolen = client.post(LOGIN, json=credentials).json()
@@ -134,9 +140,43 @@ def test_a_client_session_rotates_and_a_password_change_ends_it(stack: Stack) ->
 
 def test_nginx_tells_the_service_the_request_came_over_https(stack: Stack) -> None:
     """HSTS is sent on the TLS server only: the proxy knows which door a request came through."""
-    with https(stack) as secure, httpx.Client(base_url=stack.base_url) as plain:
+    with https(stack, "127.0.0.24") as secure, httpx.Client(base_url=stack.base_url) as plain:
         over_tls = secure.get("/health")
         over_http = plain.get("/health")
 
     assert over_tls.headers["strict-transport-security"].startswith("max-age=")
     assert "strict-transport-security" not in over_http.headers
+
+
+def test_the_first_admin_from_the_command_deactivates_a_user_everywhere(stack: Stack) -> None:
+    """`manage make-admin` on the server; that admin's deactivation refuses every token at once."""
+    with https(stack, "127.0.0.25") as client:
+        admin_name, user_name = register(client), register(client)
+        made = run(
+            [
+                str(stack.project / ".venv" / "bin" / "python"),
+                "-m",
+                f"{package_of(stack.project)}.manage",
+                "make-admin",
+                admin_name,
+            ],
+            cwd=stack.project,
+            env=stack.env,
+        )
+        admin = client.post(LOGIN, json={"username": admin_name, "password": PASS})
+        user = client.post(LOGIN, json={"username": user_name, "password": PASS})
+        found = client.get(
+            "/api/v1/admin/users", params={"q": user_name}, headers=bearer(admin)
+        ).json()["items"]
+        deactivated = client.patch(
+            f"/api/v1/admin/users/{found[0]['id']}",
+            json={"is_active": False},
+            headers=bearer(admin),
+        )
+        access = client.get(ME, headers=bearer(user))
+        refresh = client.post(REFRESH, json={"refresh_token": user.json()["refresh_token"]})
+        login = client.post(LOGIN, json={"username": user_name, "password": PASS})
+
+    assert f"{admin_name} is an administrator" in made.stdout
+    assert deactivated.status_code == 200, deactivated.text
+    assert (access.status_code, refresh.status_code, login.status_code) == (401, 401, 401)
