@@ -138,8 +138,8 @@ def test_a_client_session_rotates_and_a_password_change_ends_it(stack: Stack) ->
     assert (logout.status_code, after_logout.status_code) == (204, 401)
 
 
-def test_nginx_tells_the_service_the_request_came_over_https(stack: Stack) -> None:
-    """HSTS is sent on the TLS server only: the proxy knows which door a request came through."""
+def test_hsts_is_sent_over_https_only(stack: Stack) -> None:
+    """nginx's TLS server sends Strict-Transport-Security; its plain HTTP server never does."""
     with https(stack, "127.0.0.24") as secure, httpx.Client(base_url=stack.base_url) as plain:
         over_tls = secure.get("/health")
         over_http = plain.get("/health")
