@@ -139,7 +139,7 @@ def test_a_client_session_rotates_and_a_password_change_ends_it(stack: Stack) ->
 
 
 def test_hsts_is_sent_over_https_only(stack: Stack) -> None:
-    """nginx's TLS server sends Strict-Transport-Security; its plain HTTP server never does."""
+    """The TLS server sends Strict-Transport-Security; nginx's plain HTTP server never does."""
     with https(stack, "127.0.0.24") as secure, httpx.Client(base_url=stack.base_url) as plain:
         over_tls = secure.get("/health")
         over_http = plain.get("/health")
