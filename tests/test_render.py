@@ -14,7 +14,14 @@ import yaml
 from tests.support.expectations import expected_files
 from tests.support.source import settings_fields as read_settings_fields
 from tests.support.tools import python_for, run
-from tests.support.variants import Variant, all_variants, questions
+from tests.support.variants import (
+    Variant,
+    all_variants,
+    allowed_pairs,
+    option_values,
+    pairs_in,
+    questions,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +30,16 @@ if TYPE_CHECKING:
     from tests.support.render import Renderer
 
 VARIANTS = all_variants()
+
+
+def test_the_tested_answer_sets_hold_every_allowed_pair_of_choices() -> None:
+    """Any two choices a team can make together are rendered and checked together somewhere."""
+    options = option_values()
+    held = set().union(*(pairs_in(v.answers, list(options)) for v in VARIANTS))
+    assert allowed_pairs(options) <= held, sorted(allowed_pairs(options) - held, key=repr)
+    assert len({v.id for v in VARIANTS}) == len(VARIANTS)
+
+
 #: Jinja left in the output; GitHub's `${{ ... }}` expressions are not Jinja.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%")
 

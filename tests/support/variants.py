@@ -1,8 +1,9 @@
-"""The answer sets the template is tested with: the presets and a pairwise set over every choice."""
+"""The answer sets the template is tested with: the presets, and with them every pair of choices."""
 
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 PRESETS_DIR: Final = ROOT / "presets"
@@ -81,32 +82,68 @@ def presets() -> list[Variant]:
     ]
 
 
-def pairwise(options: dict[str, list[Any]]) -> list[Answers]:
-    """Return a small set of answer sets in which every pair of option values appears."""
-    names = list(options)
-    uncovered = {
+Pair = tuple[tuple[str, Any], tuple[str, Any]]
+
+#: How many candidate rows `pairwise` builds for each row it keeps, and the seed that orders them.
+CANDIDATES_PER_ROW: Final = 100
+PAIRWISE_SEED: Final = 1
+
+
+def pairs_in(row: Answers, names: list[str]) -> set[Pair]:
+    """Every pair of (question, answer) that `row` holds, in the order of `names`."""
+    return {((a, row[a]), (b, row[b])) for a, b in itertools.combinations(names, 2)}
+
+
+def allowed_pairs(options: dict[str, list[Any]]) -> set[Pair]:
+    """Every pair of option values that an answer set may hold together."""
+    return {
         ((a, va), (b, vb))
-        for a, b in itertools.combinations(names, 2)
+        for a, b in itertools.combinations(list(options), 2)
         for va in options[a]
         for vb in options[b]
         if allowed({a: va, b: vb})
     }
+
+
+def pairwise(options: dict[str, list[Any]], already: Sequence[Answers] = ()) -> list[Answers]:
+    """Return a small set of answer sets in which, with `already`, every allowed pair appears.
+
+    Each row is the best of `CANDIDATES_PER_ROW` greedy candidates (seeded, so the set is the
+    same on every run): each starts from an uncovered pair and fills the other questions in a
+    shuffled order with the value that covers the most pairs still uncovered. Every run of the
+    template's suite renders and tests each row, so each row saved is a whole project's checks.
+    """
+    names = list(options)
+    uncovered = allowed_pairs(options)
+    for row in already:
+        uncovered -= pairs_in(row, names)
+    rng = random.Random(PAIRWISE_SEED)  # noqa: S311 - a fixed seed: the same rows on every run
     rows: list[Answers] = []
     while uncovered:
-        (first, first_value), (second, second_value) = min(uncovered, key=repr)
-        row: Answers = {first: first_value, second: second_value}
-        for name in names:
-            if name not in row:
-                values = [v for v in options[name] if allowed(row | {name: v})]
-                row[name] = max(values, key=_pairs_gained(row, name, uncovered))
-        rows.append({name: row[name] for name in names})
-        uncovered -= {((a, row[a]), (b, row[b])) for a, b in itertools.combinations(names, 2)}
+        ordered = sorted(uncovered, key=repr)
+        starts = [ordered[0], *(rng.choice(ordered) for _ in range(CANDIDATES_PER_ROW - 1))]
+        candidates = [_greedy_row(start, options, uncovered, rng) for start in starts]
+        best = max(candidates, key=lambda row: len(pairs_in(row, names) & uncovered))
+        rows.append(best)
+        uncovered -= pairs_in(best, names)
     return rows
 
 
-def _pairs_gained(
-    row: Answers, name: str, uncovered: set[tuple[tuple[str, Any], tuple[str, Any]]]
-) -> Callable[[Any], int]:
+def _greedy_row(
+    start: Pair, options: dict[str, list[Any]], uncovered: set[Pair], rng: random.Random
+) -> Answers:
+    """Fill an answer set from the pair `start`, each question with its most useful value."""
+    (first, first_value), (second, second_value) = start
+    row: Answers = {first: first_value, second: second_value}
+    rest = [name for name in options if name not in row]
+    rng.shuffle(rest)
+    for name in rest:
+        values = [v for v in options[name] if allowed(row | {name: v})]
+        row[name] = max(values, key=_pairs_gained(row, name, uncovered))
+    return {name: row[name] for name in options}
+
+
+def _pairs_gained(row: Answers, name: str, uncovered: set[Pair]) -> Callable[[Any], int]:
     """Score a value for `name` by how many uncovered pairs it would cover in `row`."""
 
     def score(value: Any) -> int:  # noqa: ANN401 - option values are str or bool
@@ -133,8 +170,9 @@ def _show(value: object) -> str:
 
 
 def pairwise_variants() -> list[Variant]:
-    """Return the pairwise answer sets, with readable ids."""
-    return [Variant(variant_id(answers), answers) for answers in pairwise(option_values())]
+    """Return the answer sets that, with the presets, hold every allowed pair; readable ids."""
+    already = [preset.answers for preset in presets()]
+    return [Variant(variant_id(answers), answers) for answers in pairwise(option_values(), already)]
 
 
 def all_variants() -> list[Variant]:
