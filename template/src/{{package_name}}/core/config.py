@@ -10,6 +10,7 @@ import secrets
 from collections import Counter
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 from limits import parse
 from pydantic import (
@@ -168,7 +169,29 @@ class Settings(BaseSettings):
     # Per account, whatever the client: failed logins per username, refreshes and failed password
     # changes per user. It stops guessing spread over many addresses (docs/accounts.md).
     RATE_LIMIT_ACCOUNT: str = "30/hour"
+    # Password-reset requests and confirmations, and address verifications, per client.
+    RATE_LIMIT_RESET: str = "5/minute"
+    # E-mails per address (reset links) or per user (verification links), whatever the client.
+    RATE_LIMIT_MAIL: str = "5/hour"
     TRUSTED_PROXIES: Networks = []
+
+    # Where users reach the service: links in e-mails start with it, never with a request's Host.
+    PUBLIC_BASE_URL: str = "http://localhost:8000"
+    # Unverified users may log in and read, but not create or change tasks (docs/accounts.md).
+    EMAIL_VERIFICATION: bool = False
+    PASSWORD_RESET_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    EMAIL_VERIFICATION_EXPIRE_HOURS: int = Field(default=48, ge=1)
+    # `console` writes each e-mail to the log (development only); `smtp` sends it.
+    EMAIL_BACKEND: Literal["console", "smtp"] = "console"
+    EMAIL_FROM: str = f"{_PACKAGE} <no-reply@localhost>"
+    SMTP_HOST: str = "localhost"
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
+    # `starttls` upgrades a plain connection (port 587), `tls` starts with TLS (465), `none` is
+    # for a relay on the same host or network only.
+    SMTP_SECURITY: Literal["starttls", "tls", "none"] = "starttls"
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: SecretStr = SecretStr("")
+    SMTP_TIMEOUT: float = Field(default=10.0, gt=0)
 
     @field_validator(
         "RATE_LIMIT_DEFAULT",
@@ -177,6 +200,8 @@ class Settings(BaseSettings):
         "RATE_LIMIT_REFRESH",
         "RATE_LIMIT_PASSWORD",
         "RATE_LIMIT_ACCOUNT",
+        "RATE_LIMIT_RESET",
+        "RATE_LIMIT_MAIL",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
@@ -197,6 +222,16 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("PUBLIC_BASE_URL")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        """Accept an http(s) URL without query or fragment; drop a trailing slash."""
+        url = urlsplit(value.strip())
+        if url.scheme not in {"http", "https"} or not url.hostname or url.query or url.fragment:
+            msg = "PUBLIC_BASE_URL must look like https://tasks.example.com (a path may follow)"
+            raise ValueError(msg)
+        return value.strip().rstrip("/")
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -38,3 +38,11 @@ API_ERRORS: Responses = {
 MALFORMED_BODY: Responses = {
     status.HTTP_400_BAD_REQUEST: {"model": ErrorDetail, "description": "The body cannot be parsed"}
 }
+
+#: Operations that change things, which an unverified address may not (EMAIL_VERIFICATION).
+UNVERIFIED: Responses = {
+    status.HTTP_403_FORBIDDEN: {
+        "model": ErrorDetail,
+        "description": "The caller's e-mail address is not verified yet (EMAIL_VERIFICATION)",
+    }
+}

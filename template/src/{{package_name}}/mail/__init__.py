@@ -1,0 +1,1 @@
+"""E-mail: the messages the service sends (`messages`) and where they go (`senders`)."""
