@@ -409,6 +409,11 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
         "location = /api/v1/auth/refresh {",
         "limit_req zone=refresh burst=10 nodelay;",
         "location = /api/v1/users/me/password {",
+        "location = /api/v1/auth/password-reset {",
+        "location = /api/v1/auth/password-reset/confirm {",
+        "location = /api/v1/auth/verify-email {",
+        "location = /api/v1/users/me/verification {",
+        "limit_req zone=reset burst=5 nodelay;",
     }
     expected = credentials | {
         "server_tokens off;",
@@ -443,6 +448,14 @@ def test_nginx_config_sets_headers_and_limits_login(project: Path) -> None:
     assert "add_header" not in (project / "nginx" / "tls.conf").read_text()
 
 
+RESET_AND_VERIFY_PATHS = [
+    "/api/v1/auth/password-reset",
+    "/api/v1/auth/password-reset/confirm",
+    "/api/v1/auth/verify-email",
+    "/api/v1/users/me/verification",
+]
+
+
 def test_nginx_proxies_with_headers_request_id_and_login_limit(
     default_project: Path, tmp_path: Path
 ) -> None:
@@ -450,7 +463,8 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
 
     A client's own X-Forwarded-For and X-Real-IP are replaced by its real address. Logins (both
     routes and password changes share one count) and registrations are refused with 429 after a
-    burst of 5, refreshes after a burst of 10.
+    burst of 5, refreshes after a burst of 10, resets and verifications (one count) after a burst
+    of 5.
     """
     nginx = require_tool("nginx")
     port = free_port()
@@ -467,6 +481,8 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
             password = client.post("/api/v1/users/me/password")
             refreshes = [client.post("/api/v1/auth/refresh").status_code for _ in range(13)]
             registrations = [client.post("/api/v1/auth/register").status_code for _ in range(8)]
+            # Password resets and verifications, which may send e-mails, share one count.
+            resets = [client.post(path).status_code for path in RESET_AND_VERIFY_PATHS * 2]
             metrics = client.get("/metrics")
 
     assert api.status_code == 200
@@ -488,6 +504,7 @@ def test_nginx_proxies_with_headers_request_id_and_login_limit(
     assert password.status_code == 429
     assert refreshes == [200] * 11 + [429] * 2
     assert registrations == [200] * 6 + [429] * 2
+    assert resets == [200] * 6 + [429] * 2
     assert metrics.status_code == 404
 
 

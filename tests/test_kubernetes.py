@@ -319,6 +319,10 @@ CREDENTIAL_PATHS = {
     "/api/v1/auth/token": "-login",
     "/api/v1/auth/refresh": "-login",
     "/api/v1/users/me/password": "-login",
+    "/api/v1/auth/password-reset": "-login",
+    "/api/v1/auth/password-reset/confirm": "-login",
+    "/api/v1/auth/verify-email": "-login",
+    "/api/v1/users/me/verification": "-login",
     "/api/v1/auth/register": "-register",
 }
 LIMITS = {"-login": ("10", "1"), "-register": ("1", "5")}
