@@ -1,27 +1,40 @@
 """Run tier: accounts and sessions over real HTTPS, through nginx and its tls.conf.
 
-The default preset served for real (PostgreSQL, Redis, gunicorn with 2 workers) behind Debian's
-nginx with both rendered server blocks, TLS on a self-signed certificate that the clients verify.
-A browser keeps its refresh token in the `Secure` cookie, which is only sent back over HTTPS, so
-that flow is driven here through the real TLS front door; a non-browser client keeps it itself.
+The default preset served for real (PostgreSQL, Redis, gunicorn with 2 workers, the job worker)
+behind Debian's nginx with both rendered server blocks, TLS on a self-signed certificate that the
+clients verify, with e-mail verification on and e-mails sent to a real SMTP server (aiosmtpd) in
+this process. A browser keeps its refresh token in the `Secure` cookie, which is only sent back
+over HTTPS, so that flow is driven here through the real TLS front door; a non-browser client
+keeps it itself.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import ssl
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
+from tests.support.jobs import JobWorker
+from tests.support.services import free_port
 from tests.support.stack import Stack, package_of, running_stack
 from tests.support.tools import run
 from tests.support.variants import presets
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
+
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
     from tests.support.render import Renderer
 
@@ -34,18 +47,82 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 PASSWORD = "/api/v1/users/me/password"  # noqa: S105 - a path
 ME = "/api/v1/users/me"
+TASKS = "/api/v1/tasks"
 COOKIE = "__Secure-refresh_token"
 BROWSER = {"X-Refresh-Token": "cookie"}
 PASS = "Tidal-Orchard-58"  # noqa: S105 - a test account's password
 NEW_PASS = "Granite-Kettle-93"  # noqa: S105 - a test account's password
 
 
+#: Where the e-mails' links point: a page of the team's front end, not this service.
+PUBLIC_BASE_URL = "https://tasks.example.com"
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received, from every process of the stack, in order."""
+
+    received: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's name
+        """Keep the message; answer 250."""
+        del server, session
+        message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(message)
+        return "250 Message accepted for delivery"
+
+    def token_for(self, address: str, page: str, *, timeout: float = 30.0) -> str:
+        """Wait for the e-mail to `address` that links to `page`; return its link's token."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.received:
+                body = message.get_body(("plain",))
+                text = "" if body is None else str(body.get_content())
+                found = re.search(rf"{re.escape(PUBLIC_BASE_URL + page)}#token=([\w-]+)", text)
+                if message["To"] == address and found:
+                    self.received.remove(message)
+                    return found.group(1)
+            time.sleep(0.1)
+        msg = f"no e-mail to {address} linking to {page} within {timeout:.0f}s"
+        raise AssertionError(msg)
+
+
 @pytest.fixture(scope="module")
-def stack(renderer: Renderer) -> Iterator[Stack]:
-    """Yield the default preset serving behind nginx on HTTP and HTTPS."""
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """Run a real SMTP server on 127.0.0.1; yield its mailbox and port."""
+    mailbox, port = Mailbox(), free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    renderer: Renderer, mailbox: tuple[Mailbox, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Yield the default preset serving behind nginx on HTTP and HTTPS, with its job worker."""
     project = renderer.installed(PRESET.answers)
-    with running_stack(project, PRESET.answers, tls=True) as running:
-        yield running
+    settings = {
+        "EMAIL_VERIFICATION": "true",
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mailbox[1]),
+        "SMTP_SECURITY": "none",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    }
+    with running_stack(project, PRESET.answers, settings=settings, tls=True) as running:
+        log: Path = tmp_path_factory.mktemp("worker") / "worker.log"
+        worker = JobWorker(project=project, env=running.env, log=log)
+        worker.start()
+        try:
+            yield running
+        finally:
+            worker.signal()
+            worker.wait(grace=30)
 
 
 def https(stack: Stack, address: str) -> httpx.Client:
@@ -62,11 +139,11 @@ def https(stack: Stack, address: str) -> httpx.Client:
 
 
 def register(client: httpx.Client) -> str:
-    """Register a new user; return the username."""
+    """Register a new user (its address unverified: it only reads); return the username."""
     name = f"u{secrets.token_hex(6)}"
     body = {"email": f"{name}@example.com", "username": name, "password": PASS}
     resp = client.post(REGISTER, json=body)
-    assert resp.status_code == 201, resp.text
+    assert resp.status_code == 202, resp.text
     return name
 
 
@@ -180,3 +257,80 @@ def test_the_first_admin_from_the_command_deactivates_a_user_everywhere(stack: S
     assert f"{admin_name} is an administrator" in made.stdout
     assert deactivated.status_code == 200, deactivated.text
     assert (access.status_code, refresh.status_code, login.status_code) == (401, 401, 401)
+
+
+def test_the_whole_account_lifecycle_over_https_with_real_e_mail(
+    stack: Stack, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Every step of an account's life, over HTTPS through nginx, with the real job worker.
+
+    Register, verify by e-mail, log in, refresh, reuse (the family dies), change the password
+    (its tokens die), reset it by e-mail, and an admin's deactivation refuses every token.
+    """
+    inbox = mailbox[0]
+    with https(stack, "127.0.0.26") as client:
+        name = register(client)
+        address = f"{name}@example.com"
+        unverified = client.post(LOGIN, json={"username": name, "password": PASS})
+        write_refused = client.post(TASKS, json={"title": "x"}, headers=bearer(unverified))
+        verified = client.post(
+            "/api/v1/auth/verify-email", json={"token": inbox.token_for(address, "/verify-email")}
+        )
+        written = client.post(TASKS, json={"title": "x"}, headers=bearer(unverified))
+
+        login = client.post(LOGIN, json={"username": name, "password": PASS})
+        rotated = client.post(REFRESH, json={"refresh_token": login.json()["refresh_token"]})
+        reused = client.post(REFRESH, json={"refresh_token": login.json()["refresh_token"]})
+        family = client.post(REFRESH, json={"refresh_token": rotated.json()["refresh_token"]})
+
+        session = client.post(LOGIN, json={"username": name, "password": PASS})
+        change = {"current_password": PASS, "new_password": NEW_PASS}
+        changed = client.post(PASSWORD, json=change, headers=bearer(session))
+        after_change = client.get(ME, headers=bearer(session))
+
+        asked = client.post("/api/v1/auth/password-reset", json={"email": address})
+        unknown = client.post("/api/v1/auth/password-reset", json={"email": "x" + address})
+        reset_token = inbox.token_for(address, "/reset-password")
+        reset = client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": reset_token, "new_password": "Quartz-Meadow-71"},
+        )
+        replayed = client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": reset_token, "new_password": "Quartz-Meadow-72"},
+        )
+        final = client.post(LOGIN, json={"username": name, "password": "Quartz-Meadow-71"})
+
+        admin_name = register(client)
+        run(
+            [
+                str(stack.project / ".venv" / "bin" / "python"),
+                *("-m", f"{package_of(stack.project)}.manage", "make-admin", admin_name),
+            ],
+            cwd=stack.project,
+            env=stack.env,
+        )
+        admin = client.post(LOGIN, json={"username": admin_name, "password": PASS})
+        [user] = client.get(
+            "/api/v1/admin/users", params={"q": name}, headers=bearer(admin)
+        ).json()["items"]
+        deactivated = client.patch(
+            f"/api/v1/admin/users/{user['id']}", json={"is_active": False}, headers=bearer(admin)
+        )
+        refused = [
+            client.get(ME, headers=bearer(final)).status_code,
+            client.post(REFRESH, json={"refresh_token": final.json()["refresh_token"]}).status_code,
+            client.post(LOGIN, json={"username": name, "password": "Quartz-Meadow-71"}).status_code,
+        ]
+
+    assert (unverified.status_code, write_refused.status_code) == (200, 403)
+    assert (verified.status_code, written.status_code) == (204, 201)
+    assert rotated.status_code == 200, rotated.text
+    assert (reused.status_code, family.status_code) == (401, 401)
+    assert (changed.status_code, after_change.status_code) == (204, 401)
+    assert (asked.status_code, unknown.status_code) == (202, 202)
+    assert asked.json() == unknown.json()
+    assert all(message["To"] != "x" + address for message in inbox.received)
+    assert (reset.status_code, replayed.status_code, final.status_code) == (204, 400, 200)
+    assert deactivated.status_code == 200, deactivated.text
+    assert refused == [401, 401, 401]
