@@ -81,14 +81,34 @@ def test_renders_the_files_its_answers_ask_for(project: Path, variant: Variant) 
     assert expected == actual
 
 
+#: The e-mail templates the service renders itself, at run time: their Jinja is meant to stay.
+RUNTIME_TEMPLATES = re.compile(r"^src/[a-z_0-9]+/mail/templates/[a-z_]+\.(txt|html)$")
+
+
 def test_leaves_no_jinja_unrendered(project: Path) -> None:
-    """No `{{` or `{%` survives rendering, in any file or file name."""
+    """No `{{` or `{%` survives rendering, in any file or file name, but the run-time templates.
+
+    Those hold only their own values (`{{ link }}`), never an answer of the template's.
+    """
     leftovers = [
-        str(path.relative_to(project))
+        relative
         for path in rendered_files(project)
-        if UNRENDERED.search(path.name) or UNRENDERED.search(path.read_text(errors="replace"))
+        for relative in [str(path.relative_to(project))]
+        if UNRENDERED.search(path.name)
+        or (
+            UNRENDERED.search(path.read_text(errors="replace"))
+            and not RUNTIME_TEMPLATES.match(relative)
+        )
     ]
+    runtime = [
+        path
+        for path in rendered_files(project)
+        if RUNTIME_TEMPLATES.match(str(path.relative_to(project)))
+    ]
+    answers = re.compile(r"\{\{\s*(project_name|project_slug|package_name|python_version)\b")
     assert leftovers == []
+    assert len(runtime) == 6
+    assert [str(path) for path in runtime if answers.search(path.read_text())] == []
 
 
 #: The configuration files each CI provider's answer renders.

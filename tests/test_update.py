@@ -416,9 +416,10 @@ def test_updating_a_populated_sqlite_project_keeps_its_data_and_never_reuses_an_
     assert "Running upgrade 7c0a5e2d9f14" in migrated
     assert "No new upgrade operations detected" in checked
     users_after = sqlite_rows(database, "SELECT * FROM users ORDER BY id")
-    # The columns of v0.3.1, then those added since: token_version, and role.
+    # The columns of v0.3.1, then those added since: token_version, role and email_verified_at.
     assert [row[: len(users_before[0])] for row in users_after] == users_before
-    assert [row[len(users_before[0]) :] for row in users_after] == [(0, "user"), (0, "user")]
+    added = [(0, "user", None), (0, "user", None)]
+    assert [row[len(users_before[0]) :] for row in users_after] == added
     assert sqlite_rows(database, "SELECT * FROM tasks ORDER BY id") == tasks_before
     [(new_id,)] = sqlite_rows(
         database,

@@ -63,6 +63,17 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         f"{package}/db/errors.py",
         "tests/test_worker.py",
         "tests/test_db_errors.py",
+        f"{package}/mail/messages.py",
+        f"{package}/mail/senders.py",
+        f"{package}/mail/templates/password_reset.txt",
+        f"{package}/mail/templates/password_reset.html",
+        f"{package}/services/account_mail.py",
+        f"{package}/services/account_tokens.py",
+        f"{package}/api/account_mail_delivery.py",
+        "tests/test_account_mail.py",
+        "tests/test_password_reset.py",
+        "tests/test_email_verification.py",
+        "tests/smtp_fixtures.py",
     ]
     expected = dict.fromkeys(always, True)
     expected["tests/test_db_postgresql.py"] = answers.get("database", "postgresql") == "postgresql"
@@ -87,6 +98,7 @@ def expected_files(answers: Answers) -> dict[str, bool]:
         f"{package}/worker_alive.py",
         f"{package}/jobs/queue.py",
         f"{package}/jobs/webhooks.py",
+        f"{package}/jobs/account_mail.py",
         f"{package}/api/routes/webhooks.py",
         f"{package}/models/webhook.py",
         "migrations/versions/2026_12_07_82b9646bdf3f_background_jobs_and_webhooks.py",
