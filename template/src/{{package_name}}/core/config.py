@@ -265,6 +265,23 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_mail(self) -> Self:
+        """Warn, in production, about e-mails that would not reach users or link to them."""
+        if self.is_production:
+            if self.EMAIL_BACKEND == "console":
+                logger.warning(
+                    "EMAIL_BACKEND=console in production: no e-mail is sent (no password reset, "
+                    "no verification); set EMAIL_BACKEND=smtp and the SMTP_* settings"
+                )
+            if not self.PUBLIC_BASE_URL.startswith("https://"):
+                logger.warning(
+                    "PUBLIC_BASE_URL is %s: e-mailed links should use the https:// address "
+                    "users open",
+                    self.PUBLIC_BASE_URL,
+                )
+        return self
+
+    @model_validator(mode="after")
     def _check_cors(self) -> Self:
         """Refuse to let every origin send the user's credentials (cookies, HTTP auth)."""
         if "*" in self.CORS_ORIGINS and self.CORS_ALLOW_CREDENTIALS:
