@@ -42,6 +42,9 @@ LEAN_NEEDS: Final = ("asyncpg", "pyjwt", "orjson")
 #: Logins are CPU-bound (an Argon2 verification each): a few at a time show their latency, where
 #: 32 at once would only queue behind each other.
 LOGIN_CONNECTIONS: Final = 4
+#: A login takes a few hundred milliseconds of hashing: on a busy machine a 1 s smoke load can
+#: end before the first one answers, so logins are loaded for at least this long.
+LOGIN_MIN_SECONDS: Final = 3
 #: Rate limits out of the way: the benchmark measures the service, not its limiter's refusals.
 UNLIMITED: Final = {
     "RATE_LIMIT_DEFAULT": "100000000/minute",
@@ -112,7 +115,11 @@ class Targets:
             "create_task": lambda: self._create(self.api, load),
             "login": lambda: run_wrk(
                 f"{self.api}/api/v1/auth/login",
-                dataclasses.replace(load, connections=LOGIN_CONNECTIONS),
+                dataclasses.replace(
+                    load,
+                    connections=LOGIN_CONNECTIONS,
+                    seconds=max(load.seconds, LOGIN_MIN_SECONDS),
+                ),
                 script="login.lua",
                 env={"BENCH_LOGIN_BODY": json.dumps({"username": "reader", "password": PASSWORD})},
             ),
