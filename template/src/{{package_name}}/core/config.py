@@ -265,23 +265,6 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _check_mail(self) -> Self:
-        """Warn, in production, about e-mails that would not reach users or link to them."""
-        if self.is_production:
-            if self.EMAIL_BACKEND == "console":
-                logger.warning(
-                    "EMAIL_BACKEND=console in production: no e-mail is sent (no password reset, "
-                    "no verification); set EMAIL_BACKEND=smtp and the SMTP_* settings"
-                )
-            if not self.PUBLIC_BASE_URL.startswith("https://"):
-                logger.warning(
-                    "PUBLIC_BASE_URL is %s: e-mailed links should use the https:// address "
-                    "users open",
-                    self.PUBLIC_BASE_URL,
-                )
-        return self
-
-    @model_validator(mode="after")
     def _check_cors(self) -> Self:
         """Refuse to let every origin send the user's credentials (cookies, HTTP auth)."""
         if "*" in self.CORS_ORIGINS and self.CORS_ALLOW_CREDENTIALS:
@@ -312,6 +295,26 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """Whether the service runs in production."""
         return self.ENVIRONMENT == "production"
+
+    def mail_problems(self) -> list[str]:
+        """Say what keeps e-mails, in production, from reaching users or linking to them safely.
+
+        The service still starts (the lifespan logs each one): accounts work without e-mail.
+        """
+        if not self.is_production:
+            return []
+        problems = []
+        if self.EMAIL_BACKEND == "console":
+            problems.append(
+                "EMAIL_BACKEND=console in production: no e-mail is sent (no password reset, no "
+                "verification); set EMAIL_BACKEND=smtp and the SMTP_* settings"
+            )
+        if not self.PUBLIC_BASE_URL.startswith("https://"):
+            problems.append(
+                f"PUBLIC_BASE_URL is {self.PUBLIC_BASE_URL}: e-mailed links should use the "
+                "https:// address users open"
+            )
+        return problems
 
     @property
     def docs_enabled(self) -> bool:
